@@ -1,0 +1,55 @@
+"""Where progressgym keeps its files, and how it writes them without ever leaving half a file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def cache_dir() -> Path:
+    """The root of progressgym's cache: ``$PROGRESSGYM_CACHE``, else ``$XDG_CACHE_HOME/progressgym``.
+
+    Returns:
+        The directory (created if missing).
+    """
+    explicit = os.environ.get("PROGRESSGYM_CACHE")
+    if explicit:
+        root = Path(explicit).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        root = Path(xdg) / "progressgym"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
+
+    Readers see either the old file or the complete new one, never a partial write, even if the process
+    is killed mid-way.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) atomically; see :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically; see :func:`atomic_write_bytes`."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,144 @@
+"""Finding a century model on disk: a user's model directory, the Hugging Face cache, then the hub."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from progressgym._paths import cache_dir
+from progressgym.error import ModelNotFound
+from progressgym.timeline._timeline import CenturyModel, Timeline
+
+MODEL_DIR_ENV = "PROGRESSGYM_MODEL_DIR"
+_BUILT_MARKER = ".progressgym-built"
+
+
+def _is_model_folder(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
+
+
+def resolve_model(
+    timeline: Timeline,
+    member: CenturyModel,
+    *,
+    model_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+) -> Path:
+    """Find (or build, or download) one century model and return its local directory.
+
+    Search order for hub timelines:
+
+    1. ``model_dir`` (or ``$PROGRESSGYM_MODEL_DIR``), under any of the member's local names (the hub repo
+       name such as ``ProgressGym-HistLlama3-8B-C013-instruct-v0.2`` or the short ``8B-C013-instruct``);
+    2. the local Hugging Face cache;
+    3. a download from the hub, with a progress bar (skipped when ``download`` is false or ``HF_HUB_OFFLINE``
+       is set).
+
+    Timelines with a builder (``mini``) are built into progressgym's cache on first use instead.
+
+    Raises:
+        ModelNotFound: with every place that was searched and how to provide the model.
+    """
+    if timeline.builder is not None:
+        return built_timeline_dir(timeline) / member.code
+
+    looked: list[str] = []
+    directory = model_dir if model_dir is not None else os.environ.get(MODEL_DIR_ENV)
+    if directory:
+        root = Path(directory).expanduser()
+        for name in member.local_names:
+            candidate = root / name
+            if _is_model_folder(candidate):
+                return candidate
+        looked.append(f"{root}/{{{','.join(member.local_names)}}} (no model folder)")
+    else:
+        looked.append(f"no --model-dir given and ${MODEL_DIR_ENV} unset")
+
+    if member.repo_id is None:
+        raise ModelNotFound(f"{timeline.name} {member.code} not found; looked in: {'; '.join(looked)}")
+
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        return Path(snapshot_download(member.repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not in the cache"
+        looked.append(f"Hugging Face cache {constants.HF_HUB_CACHE} (not cached)")
+
+    if not download:
+        looked.append("hub download (disabled)")
+    elif _offline():
+        looked.append("hub download (HF_HUB_OFFLINE is set)")
+    else:
+        try:
+            return Path(snapshot_download(member.repo_id))
+        except Exception as exc:  # noqa: BLE001 - network, auth and missing-repo errors all end here
+            looked.append(f"hub {member.repo_id} ({_short_reason(exc)})")
+
+    folder = member.local_names[0] if member.local_names else member.code
+    raise ModelNotFound(
+        f"{timeline.name} {member.code} model not found; looked in: {'; '.join(looked)}. "
+        f"Provide it with `huggingface-cli download {member.repo_id} --local-dir DIR/{folder}` "
+        f"and pass --model-dir DIR (or set ${MODEL_DIR_ENV}=DIR)"
+    )
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def timeline_cache_dir(timeline: Timeline) -> Path:
+    """Where a locally built timeline lives: ``<cache>/timelines/<name>``."""
+    return cache_dir() / "timelines" / timeline.name
+
+
+def built_timeline_dir(timeline: Timeline, *, rebuild: bool = False) -> Path:
+    """Return the directory of a locally built timeline, building it first if needed.
+
+    The build writes into a temporary sibling directory that is renamed into place only when complete, under
+    a file lock, so concurrent processes build once and never see a partial timeline.
+
+    Args:
+        timeline: A timeline with a builder.
+        rebuild: Discard an existing build and build again.
+
+    Returns:
+        The directory holding one model folder per century code.
+    """
+    target = timeline_cache_dir(timeline)
+    if not rebuild and (target / _BUILT_MARKER).is_file():
+        return target
+    with _exclusive(target.parent / f".{timeline.name}.lock"):
+        if not rebuild and (target / _BUILT_MARKER).is_file():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f".{timeline.name}-build-", dir=target.parent))
+        try:
+            timeline.build_function()(timeline, staging)
+            (staging / _BUILT_MARKER).write_text("ok\n")
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    return target
