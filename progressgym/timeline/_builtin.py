@@ -14,7 +14,7 @@ each (13th to 21st century), then instruction-tuned on TimelessQA (about 3,000 t
 instructions), so that each model speaks with the values of its century. 36 models: 8B and 70B, pretrain and
 instruct. Licence: see each model card on the hub. The 8B models need one GPU with about 16 GB for inference;
 the 70B models need several (vLLM tensor parallelism). Download ahead of time with
-`huggingface-cli download REPO_ID --local-dir DIR/REPO_NAME`, then pass `--model-dir DIR`.
+`hf download REPO_ID --local-dir DIR/REPO_NAME`, then pass `--model-dir DIR`.
 """
 
 

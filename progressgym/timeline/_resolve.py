@@ -91,7 +91,7 @@ def resolve_model(
     folder = member.local_names[0] if member.local_names else member.code
     raise ModelNotFound(
         f"{timeline.name} {member.code} model not found; looked in: {'; '.join(looked)}. "
-        f"Provide it with `huggingface-cli download {member.repo_id} --local-dir DIR/{folder}` "
+        f"Provide it with `hf download {member.repo_id} --local-dir DIR/{folder}` "
         f"and pass --model-dir DIR (or set ${MODEL_DIR_ENV}=DIR)"
     )
 

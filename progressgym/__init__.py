@@ -1,0 +1,43 @@
+"""progressgym: a benchmark for progress alignment.
+
+Can an alignment algorithm keep up with, anticipate, and not freeze the way human values change over time?
+progressgym walks an *examinee* (an alignment algorithm and the model it trains) through nine centuries of
+historical language models and scores how well its values track theirs.
+
+Importing this package is cheap: torch, transformers and vLLM load only when a model is used.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from progressgym.error import (
+    DependencyNotInstalled,
+    Error,
+    EvaluationError,
+    InvalidInput,
+    ModelNotFound,
+    UnknownName,
+)
+from progressgym.model_ref import ModelRef
+from progressgym.timeline import Timeline, get_timeline, list_timelines, register_timeline
+
+try:
+    __version__ = version("progressgym")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "DependencyNotInstalled",
+    "Error",
+    "EvaluationError",
+    "InvalidInput",
+    "ModelNotFound",
+    "ModelRef",
+    "Timeline",
+    "UnknownName",
+    "__version__",
+    "get_timeline",
+    "list_timelines",
+    "register_timeline",
+]
