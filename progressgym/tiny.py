@@ -118,6 +118,7 @@ def build_tiny_model(
     num_heads: int = 2,
     seed: int = 0,
     max_position_embeddings: int = 1024,
+    intermediate_size: int | None = None,
 ) -> Path:
     """Build and save a tiny Llama chat model with its own tokenizer.
 
@@ -137,6 +138,7 @@ def build_tiny_model(
         num_heads: Attention heads; ``hidden_size / num_heads`` must be at least 32 (vLLM refuses smaller heads).
         seed: Seed of the weight initialisation.
         max_position_embeddings: Longest sequence the model accepts.
+        intermediate_size: Width of the feed-forward layers (default ``4 * hidden_size``).
 
     Returns:
         The directory, holding ``config.json``, ``generation_config.json``, ``model.safetensors`` and the
@@ -184,7 +186,7 @@ def build_tiny_model(
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
-        intermediate_size=4 * hidden_size,
+        intermediate_size=intermediate_size or 4 * hidden_size,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_heads,

@@ -18,7 +18,9 @@ from progressgym.timeline import MODEL_DIR_ENV, Timeline, get_timeline, list_tim
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m progressgym.timeline", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m progressgym.timeline", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered timelines")
     show = sub.add_parser("show", help="show one timeline's centuries and where each model comes from")
@@ -102,7 +104,7 @@ def _check(args: argparse.Namespace) -> int:
     from progressgym.error import InvalidInput
 
     timeline = get_timeline(args.name)
-    checker = timeline.extras.get("checker")
+    checker = timeline.checker
     if not checker:
         raise InvalidInput(f"timeline {timeline.name!r} has no design targets to check against")
     module, _, attr = checker.partition(":")

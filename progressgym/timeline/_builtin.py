@@ -42,6 +42,9 @@ def histllama3_timeline(size: str, variant: str) -> Timeline:
     )
 
 
+# The miniature timeline registers first: it is the default.
+from progressgym.timeline import mini as _mini  # noqa: E402,F401
+
 for _size in ("8B", "70B"):
     for _variant in ("instruct", "pretrain"):
         register_timeline(histllama3_timeline(_size, _variant))

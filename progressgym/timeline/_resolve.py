@@ -108,8 +108,20 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 
 def timeline_cache_dir(timeline: Timeline) -> Path:
-    """Where a locally built timeline lives: ``<cache>/timelines/<name>``."""
-    return cache_dir() / "timelines" / timeline.name
+    """Where a locally built timeline lives: ``<cache>/timelines/<name>-<recipe version>``.
+
+    The recipe version comes from the builder module's ``recipe_version()`` when it has one, so that changing
+    how a timeline is built never reuses models built the old way.
+    """
+    import importlib
+
+    name = timeline.name
+    if timeline.builder is not None:
+        module = importlib.import_module(timeline.builder.partition(":")[0])
+        recipe = getattr(module, "recipe_version", None)
+        if callable(recipe):
+            name = f"{name}-{recipe()}"
+    return cache_dir() / "timelines" / name
 
 
 def built_timeline_dir(timeline: Timeline, *, rebuild: bool = False) -> Path:
@@ -128,10 +140,10 @@ def built_timeline_dir(timeline: Timeline, *, rebuild: bool = False) -> Path:
     target = timeline_cache_dir(timeline)
     if not rebuild and (target / _BUILT_MARKER).is_file():
         return target
-    with _exclusive(target.parent / f".{timeline.name}.lock"):
+    with _exclusive(target.parent / f".{target.name}.lock"):
         if not rebuild and (target / _BUILT_MARKER).is_file():
             return target
-        staging = Path(tempfile.mkdtemp(prefix=f".{timeline.name}-build-", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
         try:
             timeline.build_function()(timeline, staging)
             (staging / _BUILT_MARKER).write_text("ok\n")

@@ -62,6 +62,8 @@ class Timeline:
         members: The century models, oldest first.
         builder: For timelines built locally, ``"module:function"``; the function is called as
             ``fn(timeline, directory)`` and must write one model folder per century code into ``directory``.
+        checker: For timelines with design targets, ``"module:function"`` run by ``timeline check``; called as
+            ``fn(timeline)`` and returns an exit status.
         card: Longer documentation (Markdown).
         extras: Free-form facts shown by ``timeline show`` (parameters, licence, ...).
     """
@@ -70,6 +72,7 @@ class Timeline:
     description: str
     members: tuple[CenturyModel, ...]
     builder: str | None = None
+    checker: str | None = None
     card: str = ""
     extras: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
@@ -88,9 +91,15 @@ class Timeline:
                 return member
         from progressgym.error import UnknownName
 
-        raise UnknownName(did_you_mean(f"century of timeline {self.name!r}", century_code(number), [m.code for m in self.members]))
+        raise UnknownName(
+            did_you_mean(
+                f"century of timeline {self.name!r}", century_code(number), [m.code for m in self.members]
+            )
+        )
 
-    def model(self, century: int | str, *, model_dir: str | os.PathLike[str] | None = None, download: bool = True) -> ModelRef:
+    def model(
+        self, century: int | str, *, model_dir: str | os.PathLike[str] | None = None, download: bool = True
+    ) -> ModelRef:
         """Resolve one century model to a local directory.
 
         See :func:`progressgym.timeline.resolve_model` for the search order.
@@ -109,7 +118,9 @@ class Timeline:
         path = resolve_model(self, member, model_dir=model_dir, download=download)
         return ModelRef(name=f"{self.name}:{member.code}", path=str(path), century=member.century)
 
-    def models(self, *, model_dir: str | os.PathLike[str] | None = None, download: bool = True) -> list[ModelRef]:
+    def models(
+        self, *, model_dir: str | os.PathLike[str] | None = None, download: bool = True
+    ) -> list[ModelRef]:
         """Resolve every century model, oldest first."""
         return [self.model(c, model_dir=model_dir, download=download) for c in self.centuries]
 

@@ -22,7 +22,10 @@ def test_histllama_timelines_have_nine_centuries_with_hub_ids():
         timeline = get_timeline(name)
         assert timeline.centuries == CENTURIES == tuple(range(13, 22))
         for member in timeline.members:
-            assert member.repo_id == f"PKU-Alignment/ProgressGym-HistLlama3-{size}-{member.code}-instruct-{version}"
+            assert (
+                member.repo_id
+                == f"PKU-Alignment/ProgressGym-HistLlama3-{size}-{member.code}-instruct-{version}"
+            )
     assert get_timeline("histllama3-8b-pretrain").member("C021").repo_id.endswith("8B-C021-pretrain-v0.2")
     assert {"histllama3-8b", "histllama3-70b"} <= {t.name for t in list_timelines()}
 
@@ -71,7 +74,14 @@ def test_missing_model_error_lists_every_place(tmp_path, monkeypatch):
         get_timeline("histllama3-8b").model(13, model_dir=tmp_path)
     message = str(info.value)
     assert "\n" not in message
-    for part in [str(tmp_path), "8B-C013-instruct", "Hugging Face cache", "HF_HUB_OFFLINE", "hf download", "--model-dir"]:
+    for part in [
+        str(tmp_path),
+        "8B-C013-instruct",
+        "Hugging Face cache",
+        "HF_HUB_OFFLINE",
+        "hf download",
+        "--model-dir",
+    ]:
         assert part in message
 
 
@@ -91,7 +101,11 @@ def test_cli_show_lists_all_centuries():
 
 def test_cli_fetch_offline_is_one_line_and_exit_2(tmp_path):
     result = _cli(
-        "fetch", "histllama3-8b", "--century", "C013", env={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
+        "fetch",
+        "histllama3-8b",
+        "--century",
+        "C013",
+        env={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)},
     )
     assert result.returncode == 2
     assert result.stdout == ""
