@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--rebuild", action="store_true", help="discard the cached build first")
     check = sub.add_parser("check", help="measure a locally built timeline against its design targets")
     check.add_argument("name")
+    check.add_argument("--no-fresh-build", action="store_true", help="skip timing a build from nothing")
+    check.add_argument(
+        "--strict-time", action="store_true", help="fail when the build exceeds its time or memory limit"
+    )
     return parser
 
 
@@ -108,7 +112,9 @@ def _check(args: argparse.Namespace) -> int:
     if not checker:
         raise InvalidInput(f"timeline {timeline.name!r} has no design targets to check against")
     module, _, attr = checker.partition(":")
-    status: int = getattr(importlib.import_module(module), attr)(timeline)
+    status: int = getattr(importlib.import_module(module), attr)(
+        timeline, fresh_build=not args.no_fresh_build, strict_time=args.strict_time
+    )
     return status
 
 

@@ -3,7 +3,8 @@
 How the models come to hold their values (also written into the timeline's card):
 
 1. A byte-level BPE tokenizer is trained on the text of every prompt the models will see, and a tiny Llama
-   (2 layers, hidden size 64, two heads of dimension 32, so vLLM accepts it) is initialised from the seed.
+   (2 layers, hidden size 64, feed-forward width 128, two heads of dimension 32, so vLLM accepts it) is
+   initialised from the seed.
 2. For each century, oldest first, the previous century's model (the fresh one for C013) is trained with
    soft-choice training (:mod:`.choice_training`) so that, for every scenario of the ``core`` bank, its
    distribution over the scenario's actions is the one implied by the century's target vector
@@ -35,7 +36,13 @@ from progressgym.timeline.mini.choice_training import ChoiceExample
 from progressgym.timeline.mini.targets import target_vectors
 
 MINI_SEED = 0
-MODEL_SHAPE = {"vocab_size": 1024, "hidden_size": 64, "num_layers": 2, "num_heads": 2}
+MODEL_SHAPE = {
+    "vocab_size": 1024,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_layers": 2,
+    "num_heads": 2,
+}
 FIRST_PASSES = 4
 """Training passes for the oldest century (from a fresh model)."""
 LATER_PASSES = 2

@@ -65,15 +65,17 @@ def _fresh_build() -> tuple[float, float, str]:
         return seconds, peak_kb / 1024 / 1024, weights_hash(Path(scratch) / "timelines" / "mini")
 
 
-def check_mini(timeline: Timeline, *, fresh_build: bool = True) -> int:
+def check_mini(timeline: Timeline, *, fresh_build: bool = True, strict_time: bool = False) -> int:
     """Run every check of the mini timeline and print the figures.
 
     Args:
         timeline: The ``mini`` timeline.
         fresh_build: Also time a build from nothing (in a temporary cache) and compare its weights.
+        strict_time: Count the build's time and memory limits in the exit status. Off by default: wall time
+            depends on the machine and its load, so it is reported rather than enforced.
 
     Returns:
-        0 when every requirement holds, 1 otherwise.
+        0 when every enforced requirement holds, 1 otherwise.
     """
     from progressgym.evaluation import evaluate
     from progressgym.timeline import built_timeline_dir
@@ -129,6 +131,7 @@ def check_mini(timeline: Timeline, *, fresh_build: bool = True) -> int:
     results.append((f"static Follow <= {MAX_STATIC_FOLLOW}", static <= MAX_STATIC_FOLLOW))
 
     print()
-    for label, ok in results:
+    for label, ok in results + timing:
         print(f"[{'pass' if ok else 'FAIL'}] {label}")
-    return 0 if all(ok for _, ok in results) else 1
+    enforced = results + (timing if strict_time else [])
+    return 0 if all(ok for _, ok in enforced) else 1
