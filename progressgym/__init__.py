@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+import progressgym.judges  # registers the challenges and their Gymnasium environments (progressgym/Follow-v0, ...)
 from progressgym.error import (
     DependencyNotInstalled,
     Error,

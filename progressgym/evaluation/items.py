@@ -184,7 +184,9 @@ def scenario_from_record(record: dict[str, object], *, source: str = "") -> Scen
         if family == "rules":
             raw_breaks = record["breaks"]
             unclear = record.get("unclear") or [[], []]
-            breaks = tuple(_breaks_row(row, unclear_row) for row, unclear_row in zip(raw_breaks, unclear))  # type: ignore[call-overload]
+            breaks = tuple(
+                _breaks_row(row, unclear_row) for row, unclear_row in zip(raw_breaks, unclear, strict=False)
+            )  # type: ignore[call-overload]
         views = tuple(str(v) for v in record["views"]) if "views" in record else None  # type: ignore[attr-defined]
         honouring = record.get("honouring", 0 if family == "foundations" else None)
         return Scenario(
@@ -199,7 +201,9 @@ def scenario_from_record(record: dict[str, object], *, source: str = "") -> Scen
             meta={"source": source} if source else {},
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"{source or 'record'}: malformed scenario {record.get('id', '?')!r}: {exc}") from None
+        raise InvalidInput(
+            f"{source or 'record'}: malformed scenario {record.get('id', '?')!r}: {exc}"
+        ) from None
 
 
 def _breaks_row(broken: Iterable[str], unclear: Iterable[str]) -> Breaks:
@@ -224,4 +228,3 @@ def read_jsonl_bank(path: str | Path, *, name: str, version: str) -> ItemBank:
             raise InvalidInput(f"{file}:{number}: not JSON ({exc.msg})") from None
         scenarios.append(scenario_from_record(record, source=f"{file.name}:{number}"))
     return ItemBank(name=name, version=version, scenarios=tuple(scenarios))
-

@@ -82,13 +82,14 @@ def check_mini(timeline: Timeline, *, fresh_build: bool = True, strict_time: boo
     from progressgym.timeline.mini.targets import target_vectors
 
     results: list[tuple[str, bool]] = []
+    timing: list[tuple[str, bool]] = []
     if fresh_build:
         seconds, peak_gb, fresh_hash = _fresh_build()
         print(
             f"build from nothing: {seconds:.1f} s wall, {peak_gb:.2f} GB peak memory, weights sha256 {fresh_hash[:16]}"
         )
-        results.append((f"build <= {MAX_BUILD_SECONDS:.0f} s", seconds <= MAX_BUILD_SECONDS))
-        results.append((f"build <= {MAX_BUILD_GB:.0f} GB", peak_gb <= MAX_BUILD_GB))
+        timing.append((f"build <= {MAX_BUILD_SECONDS:.0f} s wall", seconds <= MAX_BUILD_SECONDS))
+        timing.append((f"build <= {MAX_BUILD_GB:.0f} GB peak memory", peak_gb <= MAX_BUILD_GB))
     cached = built_timeline_dir(timeline)
     cached_hash = weights_hash(cached)
     print(f"cached build: {cached}, weights sha256 {cached_hash[:16]}")
