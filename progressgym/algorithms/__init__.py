@@ -1,0 +1,23 @@
+"""Built-in algorithms (Examinee subclasses), listed lazily: name -> ``"module:Class"``.
+
+Importing this package imports none of them; :func:`progressgym.registration.algorithm_class` imports one
+when it is asked for. To add an algorithm, write ``progressgym/algorithms/<name>.py`` with a class decorated
+``@register_algorithm("<name>")`` and add one line below.
+"""
+
+from __future__ import annotations
+
+ALGORITHMS: dict[str, str] = {
+    "static": "progressgym.algorithms.reference:StaticExaminee",
+    "oracle": "progressgym.algorithms.reference:OracleExaminee",
+    "lifelong-dpo": "progressgym.algorithms.lifelong_dpo:LifelongDPOExaminee",
+    "lifelong-rlhf": "progressgym.algorithms.lifelong_rlhf:LifelongRLHFExaminee",
+    "extrapolative-dpo": "progressgym.algorithms.extrapolative_dpo:ExtrapolativeDPOExaminee",
+    "extrapolative-rlhf": "progressgym.algorithms.extrapolative_rlhf:ExtrapolativeRLHFExaminee",
+}
+"""Algorithm name -> ``"module:Class"``."""
+
+DEFAULT_ALGORITHM = "static"
+"""What ``python -m progressgym.run`` runs when no ``--algorithm`` is given."""
+
+__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM"]

@@ -1,0 +1,290 @@
+"""``python -m progressgym.run``: run an alignment algorithm through a challenge, or resume a run.
+
+Examples::
+
+    python -m progressgym.run --challenge follow                      # static examinee on the mini timeline
+    python -m progressgym.run --challenge predict --timesteps-ahead 2 --algorithm oracle
+    python -m progressgym.run --challenge coevolve --out runs/coevolve-1 --seed 1
+    python -m progressgym.run --resume runs/coevolve-1                 # after an interruption
+    python -m progressgym.run --list                                   # challenges, algorithms, timelines
+
+Defaults run on a CPU without network: the ``mini`` timeline, the ``hf`` backend. Every argument is checked
+before the run directory is created; a bad one is reported on one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import os
+import sys
+import types
+import typing
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from progressgym._cli import run_cli
+from progressgym.algorithms import DEFAULT_ALGORITHM
+from progressgym.error import InvalidInput
+from progressgym.log import RunResult
+
+DEFAULT_TIMELINE = "mini"
+DEFAULT_BACKEND = "hf"
+_RUN_FLAGS = (
+    "challenge",
+    "algorithm",
+    "timeline",
+    "backend",
+    "device",
+    "seed",
+    "out",
+    "timesteps_ahead",
+    "query_budget",
+    "bank",
+    "bank_path",
+    "eval_format",
+    "model_dir",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InvalidInput(f"{message} (see --help)")
+
+
+def _parser(*, add_help: bool = True) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m progressgym.run",
+        description="Run an alignment algorithm (examinee) through a progressgym challenge.",
+        add_help=add_help,
+    )
+    parser.add_argument("--challenge", help="follow, predict or coevolve (or an id such as Follow-v0)")
+    parser.add_argument(
+        "--algorithm", help=f"registered algorithm (default: {DEFAULT_ALGORITHM}); see --list"
+    )
+    parser.add_argument("--timeline", help=f"timeline of century models (default: {DEFAULT_TIMELINE})")
+    parser.add_argument(
+        "--backend", help=f"inference backend of the judge: hf or vllm (default: {DEFAULT_BACKEND})"
+    )
+    parser.add_argument("--device", help="backend device: auto (default), cpu or cuda")
+    parser.add_argument("--seed", type=int, help="run seed (default: 0)")
+    parser.add_argument("--out", help="run directory (default: runs/<challenge>_<algorithm>_seed<N>_<time>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run from its directory")
+    parser.add_argument(
+        "--timesteps-ahead", type=int, help="Predict: centuries ahead to be scored against (default: 1)"
+    )
+    parser.add_argument(
+        "--query-budget", type=int, help="queries the examinee may ask per step (default: unlimited)"
+    )
+    parser.add_argument(
+        "--bank", help="item bank of the evaluation: core (default), progressgym or a .jsonl file"
+    )
+    parser.add_argument("--bank-path", help="directory of the progressgym bank's CSV files")
+    parser.add_argument(
+        "--eval-format", action="append", help="evaluation question format (repeatable; default: all)"
+    )
+    parser.add_argument("--model-dir", help="directory holding downloaded timeline models")
+    parser.add_argument(
+        "--list", action="store_true", help="list challenges, algorithms and timelines, then exit"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+# ---------------------------------------------------------------- algorithm flags from config dataclasses
+
+
+def _flag_type(annotation: Any) -> tuple[Any, bool]:
+    """(argparse type, is_bool) for a config field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _flag_type(args[0])
+    if annotation is bool:
+        return None, True
+    if annotation in (int, float, str):
+        return annotation, False
+    return str, False
+
+
+def _add_config_flags(
+    parser: argparse.ArgumentParser, name: str, config_cls: type[Any]
+) -> list[tuple[str, str]]:
+    """Add one flag per field of an algorithm's config dataclass; returns (field, dest) pairs."""
+    group = parser.add_argument_group(f"options of algorithm {name!r}")
+    hints = typing.get_type_hints(config_cls)
+    taken = {a.dest for a in parser._actions}
+    pairs = []
+    for field in dataclasses.fields(config_cls):
+        flag_name = field.name if field.name not in taken else f"{name}_{field.name}"
+        dest = f"algo__{field.name}"
+        kind, is_bool = _flag_type(hints.get(field.name, str))
+        default = field.default if field.default is not dataclasses.MISSING else None
+        help_text = f"{field.metadata.get('help', '')} (default: {default})".strip()
+        flag = "--" + flag_name.replace("_", "-")
+        if is_bool:
+            group.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
+        pairs.append((field.name, dest))
+    return pairs
+
+
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """Parse the arguments, including the flags of the chosen algorithm's configuration."""
+    from progressgym.registration import algorithm_class
+
+    first, _ = _parser(add_help=False).parse_known_args(argv)
+    parser = _parser()
+    pairs: list[tuple[str, str]] = []
+    if not first.list and first.resume is None:
+        cls = algorithm_class(first.algorithm or DEFAULT_ALGORITHM)
+        if cls.config_cls is not None:
+            pairs = _add_config_flags(parser, first.algorithm or DEFAULT_ALGORITHM, cls.config_cls)
+    args = parser.parse_args(argv)
+    overrides = {field: getattr(args, dest) for field, dest in pairs if getattr(args, dest) is not None}
+    return args, overrides
+
+
+# -------------------------------------------------------------------------------------------- commands
+
+
+def _first_line(text: str | None) -> str:
+    return (inspect.cleandoc(text or "").splitlines() or [""])[0]
+
+
+def list_everything() -> str:
+    """The text of ``--list``."""
+    from progressgym.registration import algorithm_class, list_algorithms, list_challenges
+    from progressgym.timeline import list_timelines
+
+    lines = ["challenges:"]
+    for spec in list_challenges():
+        extra = ", ".join(f"{k}={v}" for k, v in spec.kwargs.items())
+        lines.append(f"  {spec.id:<20} {spec.description}" + (f" [{extra}]" if extra else ""))
+    lines.append("algorithms:")
+    for name in list_algorithms():
+        cls = algorithm_class(name)
+        tag = " [PRIVILEGED: cheating upper bound, not comparable]" if cls.privileged else ""
+        default = " (default)" if name == DEFAULT_ALGORITHM else ""
+        lines.append(f"  {name:<20} {_first_line(cls.__doc__)}{default}{tag}")
+    lines.append("timelines:")
+    for timeline in list_timelines():
+        default = (
+            " (default)"
+            if timeline.name == DEFAULT_TIMELINE and "default" not in timeline.description
+            else ""
+        )
+        lines.append(f"  {timeline.name:<24} {timeline.description}{default}")
+    return "\n".join(lines)
+
+
+def summary(result: RunResult, run_dir: Path | None = None) -> str:
+    """The table printed at the end of a run: one row per step, then the score."""
+    rows = [
+        f"{'step':>4}  {'century':>7}  {'target':>6}  {'cosine':>8}  {'distance':>8}  {'reward':>8}  {'queries':>7}"
+    ]
+    for s in result.steps:
+        rows.append(
+            f"{s.step + 1:>4}  C{s.century:03d}{'':>3}  C{s.target_century:03d}  {s.cosine:>8.4f}  "
+            f"{s.distance:>8.4f}  {s.reward:>8.4f}  {s.queries.queries:>7}"
+        )
+    tag = " (PRIVILEGED reference: a cheating upper bound)" if result.privileged else ""
+    rows.append(
+        f"{result.challenge} | {result.algorithm}{tag} | timeline {result.timeline} | seed {result.seed}"
+    )
+    rows.append(
+        f"score {result.score:.4f}   mean cosine {result.mean_cosine:.4f}   mean distance "
+        f"{result.mean_distance:.4f}   queries {result.usage.queries.queries}"
+    )
+    if run_dir is not None:
+        rows.append(f"run directory: {run_dir}")
+    return "\n".join(rows)
+
+
+def _default_out(challenge: str, algorithm: str, seed: int) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{challenge}_{algorithm}_seed{seed}_{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def _judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The judge arguments given on the command line (the challenge's own defaults fill the rest)."""
+    optional = {
+        "timeline": args.timeline,
+        "backend": args.backend,
+        "device": args.device,
+        "query_budget": args.query_budget,
+        "bank": args.bank,
+        "bank_path": args.bank_path,
+        "eval_formats": args.eval_format,
+        "model_dir": args.model_dir,
+        "timesteps_ahead": args.timesteps_ahead,
+    }
+    return {k: v for k, v in optional.items() if v is not None}
+
+
+def _main(argv: list[str] | None) -> int:
+    from progressgym.registration import challenge_spec, make_examinee
+    from progressgym.runner import completed_steps, load_run_config, resume_run, run_episode
+
+    args, overrides = _parse(argv)
+    if args.list:
+        print(list_everything())
+        return 0
+    progress = not args.no_progress
+    if not progress:
+        # Also silences the per-model "Loading weights" bars of transformers (read when it is imported).
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+    if args.resume is not None:
+        given = [f"--{f.replace('_', '-')}" for f in _RUN_FLAGS if getattr(args, f) is not None]
+        if given:
+            raise InvalidInput(
+                f"--resume takes every setting from the run's config.json; drop {', '.join(given)}"
+            )
+        root = Path(args.resume)
+        load_run_config(root)
+        completed_steps(root)
+        result = resume_run(root, progress=progress)
+        print(summary(result, root))
+        return 0
+
+    if args.challenge is None:
+        raise InvalidInput("--challenge is required (follow, predict or coevolve; see --list)")
+    spec = challenge_spec(args.challenge)
+    kwargs = _judge_kwargs(args)
+    if (
+        "timesteps_ahead" in kwargs
+        and "timesteps_ahead" not in inspect.signature(spec.judge_class()).parameters
+    ):
+        raise InvalidInput(f"--timesteps-ahead applies to Predict only, not {spec.id}")
+    judge = spec.make(**kwargs)
+    algorithm = args.algorithm or DEFAULT_ALGORITHM
+    examinee = make_examinee(algorithm, overrides or None)
+    seed = 0 if args.seed is None else args.seed
+    out = Path(args.out) if args.out else _default_out(spec.id, algorithm, seed)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InvalidInput(f"{out} already exists; resume it with --resume {out} or choose another --out")
+
+    result = run_episode(judge, examinee, seed=seed, run_dir=out, algorithm=algorithm, progress=progress)
+    print(summary(result, out))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m progressgym.run``; returns the exit status."""
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
