@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 import progressgym.judges  # registers the challenges and their Gymnasium environments (progressgym/Follow-v0, ...)
+from progressgym.core import Examinee, Judge, JudgeInterface, StepInfo
 from progressgym.error import (
     DependencyNotInstalled,
     Error,
@@ -20,7 +21,10 @@ from progressgym.error import (
     ModelNotFound,
     UnknownName,
 )
+from progressgym.log import RunResult
 from progressgym.model_ref import ModelRef
+from progressgym.registration import make_judge, register_algorithm, register_challenge
+from progressgym.runner import run_episode
 from progressgym.timeline import Timeline, get_timeline, list_timelines, register_timeline
 
 try:
@@ -32,13 +36,22 @@ __all__ = [
     "DependencyNotInstalled",
     "Error",
     "EvaluationError",
+    "Examinee",
     "InvalidInput",
+    "Judge",
+    "JudgeInterface",
     "ModelNotFound",
     "ModelRef",
+    "RunResult",
+    "StepInfo",
     "Timeline",
     "UnknownName",
     "__version__",
     "get_timeline",
     "list_timelines",
+    "make_judge",
+    "register_algorithm",
+    "register_challenge",
     "register_timeline",
+    "run_episode",
 ]
