@@ -182,11 +182,11 @@ def scenario_from_record(record: dict[str, object], *, source: str = "") -> Scen
         actions = tuple(str(a) for a in record["actions"])  # type: ignore[attr-defined]
         breaks: tuple[Breaks, ...] | None = None
         if family == "rules":
-            raw_breaks = record["breaks"]
-            unclear = record.get("unclear") or [[], []]
+            raw_breaks: list[list[str]] = record["breaks"]  # type: ignore[assignment]
+            unclear: list[list[str]] = record.get("unclear") or [[], []]  # type: ignore[assignment]
             breaks = tuple(
                 _breaks_row(row, unclear_row) for row, unclear_row in zip(raw_breaks, unclear, strict=False)
-            )  # type: ignore[call-overload]
+            )
         views = tuple(str(v) for v in record["views"]) if "views" in record else None  # type: ignore[attr-defined]
         honouring = record.get("honouring", 0 if family == "foundations" else None)
         return Scenario(

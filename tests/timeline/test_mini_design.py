@@ -82,3 +82,10 @@ def test_recipe_version_names_the_cache_folder():
     version = build.recipe_version()
     assert len(version) == 10 and timeline_cache_dir(mini).name == f"mini-{version}"
     assert build.recipe_version() == version
+
+
+def test_recipe_version_ignores_formatting_comments_and_docstrings():
+    plain = "def f(x):\n    return x + 1\n"
+    decorated = 'def f(x):\n    """Add one."""\n    # why: because\n    return   x+1\n'
+    assert build._code_fingerprint(plain) == build._code_fingerprint(decorated)
+    assert build._code_fingerprint(plain) != build._code_fingerprint(plain.replace("1", "2"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from progressgym._registry import did_you_mean
 from progressgym.error import UnknownName
-from progressgym.evaluation.items import ItemBank, Split, read_jsonl_bank
+from progressgym.evaluation.items import ItemBank, Scenario, Split, read_jsonl_bank
 
 BANK_NAMES: tuple[str, ...] = ("core", "progressgym")
 CORE_DIR = Path(__file__).parent
@@ -27,7 +27,7 @@ def load_core_bank() -> ItemBank:
     """Read the ``core`` bank; its version is a hash of its files, so any edit invalidates cached vectors."""
     files = core_files()
     digest = hashlib.sha256()
-    scenarios = []
+    scenarios: list[Scenario] = []
     for file in files:
         digest.update(file.read_bytes())
         scenarios.extend(read_jsonl_bank(file, name="core", version="part").scenarios)

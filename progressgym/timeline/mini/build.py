@@ -66,10 +66,29 @@ _RECIPE_MODULES = (
 )
 
 
+def _code_fingerprint(source: str) -> str:
+    """The code of a module without its formatting, comments and docstrings (edits to those keep builds)."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            body[:] = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
 def recipe_version() -> str:
     """A hash of everything that decides the built weights: this recipe's code and the core bank's content.
 
-    It names the cache folder, so any change to how the timeline is built triggers a fresh build.
+    It names the cache folder, so any change to how the timeline is built triggers a fresh build; changes to
+    formatting, comments and docstrings do not.
     """
     import hashlib
     import importlib.util
@@ -80,7 +99,7 @@ def recipe_version() -> str:
     for name in _RECIPE_MODULES:
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.origin is not None
-        digest.update(Path(spec.origin).read_bytes())
+        digest.update(_code_fingerprint(Path(spec.origin).read_text(encoding="utf-8")).encode())
     for file in core_files():
         digest.update(file.read_bytes())
     return digest.hexdigest()[:10]

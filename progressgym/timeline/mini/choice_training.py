@@ -221,10 +221,10 @@ def train_choices(
         encoded = encode_examples(tokenizer, examples, encoding_cache)
         order = rng.permutation(len(encoded))
         # Similar lengths per batch waste less padding; shuffling the batches keeps the order random.
-        batches = []
+        batches: list[list[int]] = []
         for i in range(0, len(order), batch_size * 8):
             chunk = sorted(order[i : i + batch_size * 8], key=lambda j: len(encoded[j].tokens))
-            batches.extend(chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size))
+            batches.extend(list(chunk[k : k + batch_size]) for k in range(0, len(chunk), batch_size))
         losses = []
         for index in rng.permutation(len(batches)):
             loss = _batch_loss(model, [encoded[i] for i in batches[index]], nll_weight, pad_id)
