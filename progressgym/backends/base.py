@@ -189,7 +189,7 @@ class Backend(abc.ABC):
     def _score(self, requests: list[ScoreRequest]) -> list[list[float]]:
         """Backend-specific scoring; must add to ``usage.forward_tokens``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: backends without resources need not override it
         """Release the model (GPU memory, engine processes). Safe to call twice."""
 
     def __enter__(self) -> Backend:
