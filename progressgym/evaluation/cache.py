@@ -1,0 +1,119 @@
+"""Value vectors cached on disk, so the same model is never evaluated twice on the same items.
+
+An entry lives at ``<cache>/vectors/<key>.json`` (``<cache>`` is :func:`progressgym._paths.cache_dir`). The key
+hashes everything that can change a vector: the model's content fingerprint, the bank key (name, content
+version, split and split version), the vector version, the prompt version, the scoring mode with its formats
+and orders (and the generation budget in ``generate`` mode).
+
+Entries are written through a temporary file and a rename, so a reader sees either no entry or a complete one,
+even when two processes evaluate the same model at once (both compute, the last rename wins, and both
+results are equal). An entry that cannot be read is reported with a warning and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from progressgym._paths import atomic_write_json, cache_dir
+from progressgym.evaluation.dimensions import VECTOR_VERSION
+from progressgym.evaluation.prompts import PROMPT_VERSION
+
+ENTRY_VERSION = 1
+"""Layout of one cache file."""
+
+
+class CacheWarning(UserWarning):
+    """A cached vector could not be used and is being recomputed."""
+
+
+def key_material(
+    *,
+    fingerprint: str,
+    bank_key: str,
+    mode: str,
+    formats: Sequence[str],
+    orders: str,
+    max_new_tokens: int | None = None,
+) -> dict[str, Any]:
+    """Everything a cached vector depends on, as a JSON-able dict."""
+    material: dict[str, Any] = {
+        "model": fingerprint,
+        "bank": bank_key,
+        "vector": VECTOR_VERSION,
+        "prompts": PROMPT_VERSION,
+        "mode": mode,
+        "formats": list(formats),
+        "orders": orders,
+    }
+    if mode == "generate":
+        material["max_new_tokens"] = max_new_tokens
+    return material
+
+
+def cache_key(material: dict[str, Any]) -> str:
+    """A short, stable hash of :func:`key_material`'s output."""
+    text = json.dumps(material, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def vectors_dir() -> Path:
+    """Where cached vectors live."""
+    return cache_dir() / "vectors"
+
+
+def entry_path(key: str) -> Path:
+    """The file of one cache entry."""
+    return vectors_dir() / f"{key}.json"
+
+
+def load_entry(key: str) -> dict[str, Any] | None:
+    """The cached evaluation (as stored by :func:`store_entry`) under ``key``, or ``None``.
+
+    A file that exists but is not a complete entry for ``key`` is reported with a :class:`CacheWarning` and
+    treated as missing, so the caller recomputes and overwrites it.
+    """
+    path = entry_path(key)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        warnings.warn(f"cannot read cached vector {path} ({exc}); recomputing", CacheWarning, stacklevel=2)
+        return None
+    try:
+        entry = json.loads(text)
+        if not isinstance(entry, dict) or entry.get("version") != ENTRY_VERSION or entry.get("key") != key:
+            raise ValueError("not an entry for this key")
+        evaluation = entry["evaluation"]
+        if not isinstance(evaluation, dict):
+            raise ValueError("no evaluation")
+    except (ValueError, KeyError) as exc:
+        warnings.warn(f"corrupt cached vector {path} ({exc}); recomputing", CacheWarning, stacklevel=2)
+        return None
+    return evaluation
+
+
+def store_entry(key: str, material: dict[str, Any], evaluation: dict[str, Any]) -> Path:
+    """Write one entry atomically and return its path."""
+    path = entry_path(key)
+    atomic_write_json(
+        path, {"version": ENTRY_VERSION, "key": key, "material": material, "evaluation": evaluation}
+    )
+    return path
+
+
+__all__ = [
+    "ENTRY_VERSION",
+    "CacheWarning",
+    "cache_key",
+    "entry_path",
+    "key_material",
+    "load_entry",
+    "store_entry",
+    "vectors_dir",
+]
