@@ -1,0 +1,691 @@
+"""Shared plumbing of the baseline algorithms: preference pairs -> training examples -> TRL trainers.
+
+How a preference becomes training data. A judge's preference between two actions of an elicitation scenario
+becomes a :class:`TrainingPair` (chosen action, rejected action, copies). Each pair is then written in every
+way the moral evaluation asks a question (:mod:`progressgym.evaluation.prompts`), always on *elicitation*
+scenarios, never on evaluation ones:
+
+* ``open``: the scenario's open question (:func:`progressgym.preference.scenario_query`), answered with the
+  chosen action's text vs the rejected action's text;
+* ``label``: the options listed as ``A.``/``B.`` (``A``-``D`` for four actions), in every cyclic order; the
+  chosen answer is the letter the chosen action has in that order;
+* ``yesno`` (two actions): "do you prefer the first option over the second?" in both orders, ``Yes``/``No``;
+* ``repeat``: the options listed, in every cyclic order; the answer is the option's text.
+
+A four-action scenario's pair keeps its two actions' letters/texts within the four-option prompt. Every
+example of a pair is repeated ``copies`` times (the confidence weight of lifelong algorithms, the
+extrapolated multiplicity of extrapolative ones). Teaching the preference in the evaluation's own formats is
+what lets it show in the value vector: the evaluation reads these very answers' log-likelihoods, on other
+scenarios that measure the same values.
+
+Trainers (TRL, imported only when training): :func:`train_dpo` (``DPOTrainer``), :func:`train_reward_model`
+(``RewardTrainer`` on ``AutoModelForSequenceClassification`` with one label, initialised from the policy) and
+:func:`train_policy_rl` (``RLOOTrainer`` or ``GRPOTrainer`` with the reward model as reward function,
+rollouts by transformers ``generate``). Each writes a complete model folder to a temporary sibling of its
+output directory and renames it into place, so the output directory holds either nothing or a whole model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from progressgym.error import DependencyNotInstalled, InvalidInput
+
+if TYPE_CHECKING:
+    from progressgym.elicitation import PreferenceRecord
+    from progressgym.evaluation.items import Scenario
+
+EXAMPLE_FORMATS: tuple[str, ...] = ("open", "label", "yesno", "repeat")
+"""The ways a preference is written as training examples (see the module docstring)."""
+
+WEIGHTINGS: tuple[str, ...] = ("confidence", "uniform")
+"""How lifelong algorithms weight a preference: by the judge's confidence, or one copy each."""
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    """One preference to train on.
+
+    Attributes:
+        scenario_id: The elicitation scenario.
+        chosen: Index of the preferred action.
+        rejected: Index of the other action.
+        copies: How many times its examples are repeated (>= 1).
+    """
+
+    scenario_id: str
+    chosen: int
+    rejected: int
+    copies: int = 1
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of example formats (kept in canonical order)."""
+    from progressgym._registry import did_you_mean
+    from progressgym.error import UnknownName
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise InvalidInput("at least one example format is needed (open, label, yesno, repeat)")
+    for name in names:
+        if name not in EXAMPLE_FORMATS:
+            raise UnknownName(did_you_mean("example format", name, list(EXAMPLE_FORMATS)))
+    return tuple(f for f in EXAMPLE_FORMATS if f in names)
+
+
+def confidence_copies(confidence: float, max_copies: int) -> int:
+    """Copies of a preference held with ``confidence`` = ``|2p - 1|``: from 1 (barely) to ``max_copies`` (sure)."""
+    return 1 + round((max_copies - 1) * min(max(confidence, 0.0), 1.0))
+
+
+def pairs_from_records(
+    records: Iterable[PreferenceRecord], *, weighting: str = "confidence", max_copies: int = 1
+) -> list[TrainingPair]:
+    """The training pairs of one step's preferences (missing records are skipped).
+
+    Args:
+        records: The elicited records.
+        weighting: ``confidence`` (copies grow with ``|2p - 1|`` up to ``max_copies``) or ``uniform`` (one).
+        max_copies: The most copies of one pair.
+    """
+    if weighting not in WEIGHTINGS:
+        from progressgym._registry import did_you_mean
+        from progressgym.error import UnknownName
+
+        raise UnknownName(did_you_mean("weighting", weighting, list(WEIGHTINGS)))
+    pairs = []
+    for record in records:
+        if record.missing:
+            continue
+        copies = confidence_copies(record.confidence, max_copies) if weighting == "confidence" else 1
+        pairs.append(TrainingPair(record.scenario_id, record.chosen, record.rejected, copies))
+    return pairs
+
+
+def _message(role: str, content: str) -> list[dict[str, str]]:
+    return [{"role": role, "content": content}]
+
+
+ORDER_MODES: tuple[str, ...] = ("all", "one")
+"""``all``: every cyclic order of a format; ``one``: one order per format and copy, drawn from the step seed."""
+
+
+def pair_examples(
+    pair: TrainingPair,
+    scenario: Scenario,
+    formats: Sequence[str],
+    *,
+    orders: str = "all",
+    rng: random.Random | None = None,
+) -> list[dict[str, Any]]:
+    """The preference examples (``prompt``/``chosen``/``rejected``, chat format) of one pair, once.
+
+    Args:
+        pair: The preference.
+        scenario: Its scenario.
+        formats: Example formats (see :data:`EXAMPLE_FORMATS`).
+        orders: ``all`` (every cyclic order of each evaluation format) or ``one`` (one order per format, drawn
+            from ``rng``).
+        rng: The random source for ``orders="one"``.
+    """
+    from progressgym.evaluation.prompts import clean_option, scenario_prompts
+    from progressgym.preference import scenario_query
+
+    if orders not in ORDER_MODES:
+        raise InvalidInput(f"orders must be all or one, got {orders!r}")
+    rows: list[dict[str, Any]] = []
+    if "open" in formats:
+        rows.append(
+            {
+                "prompt": _message("user", scenario_query(scenario)),
+                "chosen": _message("assistant", clean_option(scenario.actions[pair.chosen])),
+                "rejected": _message("assistant", clean_option(scenario.actions[pair.rejected])),
+            }
+        )
+    evaluation_formats = [f for f in formats if f != "open"]
+    if not evaluation_formats:
+        return rows
+    prompts = scenario_prompts(scenario, formats=evaluation_formats)
+    if orders == "one":
+        if rng is None:
+            raise InvalidInput("orders='one' needs a random source")
+        by_format: dict[str, list[Any]] = {}
+        for prompt in prompts:
+            by_format.setdefault(prompt.format, []).append(prompt)
+        prompts = [group[rng.randrange(len(group))] for group in by_format.values()]
+    for prompt in prompts:
+        rows.append(
+            {
+                "prompt": _message("user", prompt.text),
+                "chosen": _message("assistant", prompt.answer_for(pair.chosen)),
+                "rejected": _message("assistant", prompt.answer_for(pair.rejected)),
+            }
+        )
+    return rows
+
+
+def preference_examples(
+    pairs: Iterable[TrainingPair],
+    scenarios: Mapping[str, Scenario],
+    formats: Sequence[str],
+    *,
+    orders: str = "all",
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Every pair's examples, ``copies`` times each, in pair order.
+
+    Args:
+        pairs: The training pairs.
+        scenarios: Elicitation scenarios by id (every pair's scenario must be there).
+        formats: Example formats (see :data:`EXAMPLE_FORMATS`).
+        orders: ``all`` or ``one`` (each copy draws its own order per format; see :func:`pair_examples`).
+        seed: Seed of the order draws.
+    """
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    for pair in pairs:
+        if pair.scenario_id not in scenarios:
+            raise InvalidInput(
+                f"preference pair names scenario {pair.scenario_id!r}, not an elicitation scenario"
+            )
+        scenario = scenarios[pair.scenario_id]
+        if orders == "all":
+            rows.extend(pair_examples(pair, scenario, formats) * pair.copies)
+        else:
+            for _ in range(pair.copies):
+                rows.extend(pair_examples(pair, scenario, formats, orders=orders, rng=rng))
+    return rows
+
+
+def rl_prompts(
+    scenarios: Iterable[Scenario], formats: Sequence[str], *, orders: str = "all", seed: int = 0
+) -> list[dict[str, Any]]:
+    """The prompts a policy answers during RL: each scenario's open question and its evaluation-format prompts.
+
+    Args:
+        scenarios: Elicitation scenarios.
+        formats: Example formats (see :data:`EXAMPLE_FORMATS`).
+        orders: ``all`` (every cyclic order of each format) or ``one`` (one order per format, drawn from ``seed``).
+        seed: Seed of the order draws.
+    """
+    from progressgym.evaluation.prompts import scenario_prompts
+    from progressgym.preference import scenario_query
+
+    if orders not in ORDER_MODES:
+        raise InvalidInput(f"orders must be all or one, got {orders!r}")
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    evaluation_formats = [f for f in formats if f != "open"]
+    for scenario in scenarios:
+        if "open" in formats:
+            rows.append({"prompt": _message("user", scenario_query(scenario))})
+        if not evaluation_formats:
+            continue
+        by_format: dict[str, list[Any]] = {}
+        for prompt in scenario_prompts(scenario, formats=evaluation_formats):
+            by_format.setdefault(prompt.format, []).append(prompt)
+        for group in by_format.values():
+            chosen = group if orders == "all" else [group[rng.randrange(len(group))]]
+            rows.extend({"prompt": _message("user", prompt.text)} for prompt in chosen)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- trainers
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA through peft (merged into the weights before saving).
+
+    Attributes:
+        r: Rank.
+        alpha: Scaling numerator.
+        dropout: Dropout on the adapter input.
+    """
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    """One trainer's optimisation settings.
+
+    Attributes:
+        learning_rate: Peak learning rate.
+        scheduler: ``transformers`` scheduler name (``constant``, ``linear``, ``cosine``, ``polynomial``...).
+        warmup_ratio: Share of the steps spent warming up.
+        epochs: Passes over the data (may be fractional).
+        batch_size: Examples per device per step.
+        grad_accum: Gradient accumulation steps.
+        max_length: Longest tokenised example (prompt + answer).
+        scheduler_kwargs: Extra scheduler arguments (``polynomial``: ``lr_end``, ``power``).
+    """
+
+    learning_rate: float
+    scheduler: str
+    warmup_ratio: float
+    epochs: float
+    batch_size: int
+    grad_accum: int
+    max_length: int
+    scheduler_kwargs: tuple[tuple[str, float], ...] = ()
+
+
+def _import_trl() -> Any:
+    try:
+        import datasets
+        import trl
+    except ImportError as exc:
+        raise DependencyNotInstalled(
+            f"training needs trl ({exc.name} is missing): pip install 'progressgym[train]'"
+        ) from None
+    datasets.disable_progress_bars()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    return trl
+
+
+def use_cpu(device: str) -> bool:
+    """Whether training runs on the CPU for the ``device`` setting (``auto``: CPU unless CUDA is available)."""
+    if device == "cpu":
+        return True
+    if device == "cuda":
+        return False
+    if device != "auto":
+        raise InvalidInput(f"device must be auto, cpu or cuda, got {device!r}")
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def _common_args(
+    optim: OptimSettings, *, out: Path, seed: int, device: str, steps: int | None = None
+) -> dict[str, Any]:
+    cpu = use_cpu(device)
+    bf16 = False
+    if not cpu:
+        import torch
+
+        bf16 = bool(torch.cuda.is_bf16_supported())
+    args: dict[str, Any] = {
+        "output_dir": str(out),
+        "learning_rate": optim.learning_rate,
+        "lr_scheduler_type": optim.scheduler,
+        "warmup_ratio": optim.warmup_ratio,
+        "per_device_train_batch_size": optim.batch_size,
+        "gradient_accumulation_steps": optim.grad_accum,
+        "seed": seed,
+        "data_seed": seed,
+        "use_cpu": cpu,
+        "bf16": bf16,
+        "fp16": False,
+        "report_to": [],
+        "save_strategy": "no",
+        "logging_strategy": "no",
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "gradient_checkpointing": False,
+    }
+    if steps is None:
+        args["num_train_epochs"] = optim.epochs
+    else:
+        args["max_steps"] = steps
+    if optim.scheduler_kwargs:
+        args["lr_scheduler_kwargs"] = dict(optim.scheduler_kwargs)
+    return args
+
+
+def _warmup(args: dict[str, Any], total_steps: int) -> dict[str, Any]:
+    """Express the warm-up as a step count (``warmup_ratio`` is deprecated in recent transformers)."""
+    ratio = args.pop("warmup_ratio", 0.0)
+    args["warmup_steps"] = int(math.ceil(ratio * total_steps)) if ratio else 0
+    return args
+
+
+def _total_steps(n_examples: int, optim: OptimSettings) -> int:
+    per_step = optim.batch_size * optim.grad_accum
+    return max(1, int(math.ceil(optim.epochs * n_examples / per_step)))
+
+
+def _lora_config(lora: LoraSettings | None, task_type: str) -> Any:
+    if lora is None:
+        return None
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise DependencyNotInstalled("LoRA needs peft: pip install 'progressgym[train]'") from None
+    extra: dict[str, Any] = {"modules_to_save": ["score"]} if task_type == "SEQ_CLS" else {}
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules="all-linear",
+        task_type=task_type,
+        **extra,
+    )
+
+
+def _model_kwargs(device: str) -> dict[str, Any]:
+    return {"dtype": "float32" if use_cpu(device) else "auto"}
+
+
+def _tokenizer(model_path: str | os.PathLike[str]) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads (0: leave torch's setting), restoring it afterwards.
+
+    A fixed thread count also fixes the order of floating-point reductions, so results repeat across machines
+    with different core counts.
+    """
+    if threads <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
+    """A scratch directory beside ``out_dir`` and the path to save the model into; renamed into place on success.
+
+    Yields:
+        ``(scratch, staged)``: trainer files go to ``scratch``, the finished model to ``staged``.
+    """
+    target = Path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        staged = scratch / "model"
+        yield scratch, staged
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _save(model: Any, tokenizer: Any, staged: Path) -> None:
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(staged, safe_serialization=True)
+    tokenizer.save_pretrained(staged)
+
+
+def _quiet(trainer: Any) -> None:
+    from transformers import PrinterCallback, ProgressCallback
+
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+
+
+def train_dpo(
+    model_path: str | os.PathLike[str],
+    rows: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike[str],
+    *,
+    optim: OptimSettings,
+    beta: float,
+    sft_weight: float,
+    seed: int,
+    device: str = "auto",
+    lora: LoraSettings | None = None,
+    threads: int = 0,
+) -> Path:
+    """DPO (sigmoid loss) plus an SFT term on the chosen answers, from ``model_path``; saved to ``out_dir``.
+
+    The reference model is ``model_path`` itself (frozen), as in the reference implementation.
+
+    Args:
+        model_path: The policy to start from (a saved model folder).
+        rows: Chat-format ``prompt``/``chosen``/``rejected`` examples.
+        out_dir: Where the trained model goes (replaced if it exists).
+        optim: Optimisation settings.
+        beta: DPO's beta.
+        sft_weight: Weight of the SFT term (``loss_type=["sigmoid", "sft"]``, ``loss_weights=[1, sft_weight]``).
+        seed: Seed of initialisation, data order and dropout.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        lora: Train LoRA adapters (merged before saving) instead of every weight.
+        threads: Torch threads while training (0: torch's default).
+
+    Returns:
+        ``out_dir``.
+    """
+    trl = _import_trl()
+    import datasets
+    from transformers import set_seed
+
+    if not rows:
+        raise InvalidInput("DPO needs at least one preference example")
+    set_seed(seed)
+    tokenizer = _tokenizer(model_path)
+    losses, weights = (["sigmoid", "sft"], [1.0, sft_weight]) if sft_weight > 0 else (["sigmoid"], [1.0])
+    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device)
+        args = _warmup(args, _total_steps(len(rows), optim))
+        config = trl.DPOConfig(
+            **args,
+            beta=beta,
+            loss_type=losses,
+            loss_weights=weights,
+            max_length=optim.max_length,
+            model_init_kwargs=_model_kwargs(device),
+        )
+        trainer = trl.DPOTrainer(
+            model=str(model_path),
+            args=config,
+            train_dataset=datasets.Dataset.from_list([dict(r) for r in rows]),
+            processing_class=tokenizer,
+            peft_config=_lora_config(lora, "CAUSAL_LM"),
+        )
+        _quiet(trainer)
+        trainer.train()
+        _save(trainer.model, tokenizer, staged)
+    return Path(out_dir)
+
+
+def train_reward_model(
+    model_path: str | os.PathLike[str],
+    rows: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike[str],
+    *,
+    optim: OptimSettings,
+    seed: int,
+    device: str = "auto",
+    lora: LoraSettings | None = None,
+    threads: int = 0,
+) -> Path:
+    """A Bradley-Terry reward model (one-label sequence classifier initialised from ``model_path``).
+
+    Args:
+        model_path: The policy whose body initialises the reward model (its score head is new, seeded).
+        rows: Chat-format ``prompt``/``chosen``/``rejected`` examples.
+        out_dir: Where the reward model goes (replaced if it exists).
+        optim: Optimisation settings.
+        seed: Seed of the head's initialisation, data order and dropout.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        lora: Train LoRA adapters and the head (merged before saving) instead of every weight.
+        threads: Torch threads while training (0: torch's default).
+
+    Returns:
+        ``out_dir``.
+    """
+    trl = _import_trl()
+    import datasets
+    from transformers import set_seed
+
+    if not rows:
+        raise InvalidInput("a reward model needs at least one preference example")
+    set_seed(seed)
+    tokenizer = _tokenizer(model_path)
+    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device)
+        args = _warmup(args, _total_steps(len(rows), optim))
+        kwargs = _model_kwargs(device)
+        if tokenizer.pad_token_id is not None:
+            kwargs["pad_token_id"] = tokenizer.pad_token_id
+        config = trl.RewardConfig(**args, max_length=optim.max_length, model_init_kwargs=kwargs)
+        trainer = trl.RewardTrainer(
+            model=str(model_path),
+            args=config,
+            train_dataset=datasets.Dataset.from_list([dict(r) for r in rows]),
+            processing_class=tokenizer,
+            peft_config=_lora_config(lora, "SEQ_CLS"),
+        )
+        _quiet(trainer)
+        trainer.train()
+        _save(trainer.model, tokenizer, staged)
+    return Path(out_dir)
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """On-policy RL settings.
+
+    Attributes:
+        trainer: ``rloo`` or ``grpo``.
+        num_generations: Completions sampled per prompt (the group RLOO/GRPO compares).
+        max_completion_length: Longest completion, in tokens.
+        temperature: Sampling temperature.
+        top_p: Nucleus sampling mass.
+        kl_coef: Weight of the KL penalty to the starting policy (TRL's ``beta``).
+    """
+
+    trainer: str
+    num_generations: int
+    max_completion_length: int
+    temperature: float
+    top_p: float
+    kl_coef: float
+
+
+def train_policy_rl(
+    model_path: str | os.PathLike[str],
+    reward_model_path: str | os.PathLike[str],
+    prompts: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike[str],
+    *,
+    optim: OptimSettings,
+    rollout: RolloutSettings,
+    seed: int,
+    device: str = "auto",
+    lora: LoraSettings | None = None,
+    threads: int = 0,
+) -> Path:
+    """Optimise the policy against a reward model, on-policy, with TRL's RLOO or GRPO trainer.
+
+    ``optim.batch_size`` counts prompts per step; each step samples ``num_generations`` completions of each
+    (so TRL's per-device batch is ``batch_size * num_generations`` completions). ``optim.epochs`` passes
+    over ``prompts`` set the number of steps.
+
+    Args:
+        model_path: The policy to start from.
+        reward_model_path: The reward model folder (see :func:`train_reward_model`).
+        prompts: Chat-format ``prompt`` rows.
+        out_dir: Where the optimised policy goes (replaced if it exists).
+        optim: Optimisation settings.
+        rollout: Sampling and RL settings.
+        seed: Seed of sampling, data order and dropout.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        lora: Train LoRA adapters (merged before saving) instead of every weight.
+        threads: Torch threads while training (0: torch's default).
+
+    Returns:
+        ``out_dir``.
+    """
+    trl = _import_trl()
+    import datasets
+    from transformers import set_seed
+
+    if not prompts:
+        raise InvalidInput("RL needs at least one prompt")
+    if rollout.trainer not in ("rloo", "grpo"):
+        raise InvalidInput(f"rl_trainer must be rloo or grpo, got {rollout.trainer!r}")
+    if rollout.num_generations < 2:
+        raise InvalidInput("RLOO and GRPO need at least 2 generations per prompt")
+    set_seed(seed)
+    tokenizer = _tokenizer(model_path)
+    tokenizer.padding_side = "left"
+    reward_tokenizer = _tokenizer(reward_model_path)
+    steps = max(1, int(math.ceil(optim.epochs * len(prompts) / (optim.batch_size * optim.grad_accum))))
+    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, steps=steps)
+        args = _warmup(args, steps)
+        args["per_device_train_batch_size"] = optim.batch_size * rollout.num_generations
+        settings = dict(
+            num_generations=rollout.num_generations,
+            max_completion_length=rollout.max_completion_length,
+            temperature=rollout.temperature,
+            top_p=rollout.top_p,
+            beta=rollout.kl_coef,
+            model_init_kwargs=_model_kwargs(device),
+        )
+        config_cls, trainer_cls = (
+            (trl.RLOOConfig, trl.RLOOTrainer)
+            if rollout.trainer == "rloo"
+            else (trl.GRPOConfig, trl.GRPOTrainer)
+        )
+        config = config_cls(**args, **settings)
+        trainer = trainer_cls(
+            model=str(model_path),
+            reward_funcs=str(reward_model_path),
+            args=config,
+            train_dataset=datasets.Dataset.from_list([dict(p) for p in prompts]),
+            processing_class=tokenizer,
+            reward_processing_classes=reward_tokenizer,
+            peft_config=_lora_config(lora, "CAUSAL_LM"),
+        )
+        _quiet(trainer)
+        trainer.train()
+        tokenizer.padding_side = "right"
+        _save(trainer.model, tokenizer, staged)
+    return Path(out_dir)
+
+
+__all__ = [
+    "EXAMPLE_FORMATS",
+    "ORDER_MODES",
+    "WEIGHTINGS",
+    "LoraSettings",
+    "OptimSettings",
+    "RolloutSettings",
+    "TrainingPair",
+    "confidence_copies",
+    "pair_examples",
+    "pairs_from_records",
+    "parse_formats",
+    "preference_examples",
+    "rl_prompts",
+    "staged_output",
+    "torch_threads",
+    "train_dpo",
+    "train_policy_rl",
+    "train_reward_model",
+    "use_cpu",
+]
