@@ -79,6 +79,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
             rows[name] = (backend.usage.prompts, scorings, backend.usage.forward_tokens, seconds)
             results[name] = out
+            print(f"{name}: {backend.usage.forward_tokens:,} forward tokens in {seconds:.2f} s", flush=True)
         backend.close()
 
     diff = max(

@@ -68,13 +68,23 @@ def test_overrides_are_typed() -> None:
     config = resolve_config(
         ExtrapolativeDPOConfig,
         "mini",
-        ["learning-rate=0.5", "epochs=3", "independent=yes", "use_lora=false", "timesteps_ahead=2", "formats=label"],
+        [
+            "learning-rate=0.5",
+            "epochs=3",
+            "independent=yes",
+            "use_lora=false",
+            "timesteps_ahead=2",
+            "formats=label",
+        ],
     )
     assert config.learning_rate == 0.5 and config.epochs == 3.0 and config.independent is True
     assert config.use_lora is False and config.timesteps_ahead == 2 and config.formats == "label"
     assert resolve_config(ExtrapolativeDPOConfig, "mini", ["timesteps_ahead=none"]).timesteps_ahead is None
     # None means "from the preset" for preset fields.
-    assert resolve_config(DPOAlgorithmConfig, "mini", ["beta=none"]).beta == DPOAlgorithmConfig.PRESETS["mini"]["beta"]
+    assert (
+        resolve_config(DPOAlgorithmConfig, "mini", ["beta=none"]).beta
+        == DPOAlgorithmConfig.PRESETS["mini"]["beta"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,7 +142,9 @@ def test_algorithms_are_registered_with_their_configs(name: str, tmp_path: Path)
     settings = examinee.settings  # type: ignore[attr-defined]
     assert settings.preset == "mini" and settings.is_resolved
     assert (settings.epochs if "dpo" in name else settings.rm_epochs) == 3.0
-    examinee.reset(initial_model=ModelRef.from_path(path, name="histllama3-8b:C013"), workdir=tmp_path, seed=0)
+    examinee.reset(
+        initial_model=ModelRef.from_path(path, name="histllama3-8b:C013"), workdir=tmp_path, seed=0
+    )
     assert examinee.settings.preset == "full"  # type: ignore[attr-defined]
     state = examinee.state_dict()
     assert state["settings"]["preset"] == "full" and state["history"] == []

@@ -65,7 +65,10 @@ def test_resumed_step_repeats_exactly(judge_kwargs: dict[str, Any], tmp_path: Pa
     config = FAST["extrapolative-dpo"]
     run_dir = tmp_path / "run"
     first = run_episode(
-        make_judge("follow", **judge_kwargs), make_examinee("extrapolative-dpo", config), seed=4, run_dir=run_dir
+        make_judge("follow", **judge_kwargs),
+        make_examinee("extrapolative-dpo", config),
+        seed=4,
+        run_dir=run_dir,
     )
     # Forget the last step (as if killed while it ran, leaving a half-written model), then resume.
     last = len(first.steps) - 1

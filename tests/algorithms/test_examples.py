@@ -20,7 +20,14 @@ from progressgym.evaluation.items import Scenario
 from progressgym.evaluation.prompts import scenario_prompts
 from progressgym.preference import scenario_query
 
-TWO = Scenario("two", "foundations", "A friend asks for help.", ("Help them.", "Walk away."), theme="harm_care", honouring=0)
+TWO = Scenario(
+    "two",
+    "foundations",
+    "A friend asks for help.",
+    ("Help them.", "Walk away."),
+    theme="harm_care",
+    honouring=0,
+)
 FOUR = Scenario(
     "four",
     "worldviews",
@@ -36,7 +43,9 @@ def content(rows: list[dict]) -> list[tuple[str, str, str]]:
 
 
 def test_two_action_pair_in_every_format_and_order() -> None:
-    rows = pair_examples(TrainingPair("two", chosen=1, rejected=0), TWO, parse_formats("open,label,yesno,repeat"))
+    rows = pair_examples(
+        TrainingPair("two", chosen=1, rejected=0), TWO, parse_formats("open,label,yesno,repeat")
+    )
     assert all(r["prompt"][0]["role"] == "user" and r["chosen"][0]["role"] == "assistant" for r in rows)
     texts = content(rows)
     assert texts[0] == (scenario_query(TWO), "Walk away.", "Help them.")
@@ -67,9 +76,13 @@ def test_one_order_per_copy_is_seeded() -> None:
     rows = preference_examples(pairs, SCENARIOS, ("label", "yesno"), orders="one", seed=5)
     assert len(rows) == 3 * 2 + 2 * 1  # yesno cannot ask a four-action scenario
     assert rows == preference_examples(pairs, SCENARIOS, ("label", "yesno"), orders="one", seed=5)
-    every = {t for p in pairs for t in content(pair_examples(p, SCENARIOS[p.scenario_id], ("label", "yesno")))}
+    every = {
+        t for p in pairs for t in content(pair_examples(p, SCENARIOS[p.scenario_id], ("label", "yesno")))
+    }
     assert set(content(rows)) <= every
-    draws = {content(preference_examples(pairs, SCENARIOS, ("label",), orders="one", seed=s))[0] for s in range(20)}
+    draws = {
+        content(preference_examples(pairs, SCENARIOS, ("label",), orders="one", seed=s))[0] for s in range(20)
+    }
     assert len(draws) == 2  # both orders of the two-action label prompt come up
     with pytest.raises(InvalidInput):
         pair_examples(pairs[0], TWO, ("label",), orders="one")
