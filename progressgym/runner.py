@@ -283,11 +283,10 @@ def _write_outputs(result: RunResult, root: Path) -> None:
 
 
 def write_submission(result: RunResult, run_dir: Path) -> None:
-    """Write ``submission.json`` for the leaderboard: not written yet.
+    """Write ``submission.json``, the leaderboard's format of this run, beside ``result.json``."""
+    from progressgym.leaderboard.submission import write_submission as write_leaderboard_submission
 
-    The leaderboard's submission format is defined with the leaderboard; this hook is called at the end of
-    every run so that runs will produce it once that format exists.
-    """
+    write_leaderboard_submission(run_dir, result=result)
 
 
 def git_revision() -> str | None:

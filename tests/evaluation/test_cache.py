@@ -147,22 +147,24 @@ def test_two_processes_writing_one_entry_never_expose_a_partial_file(tmp_path):
 
 @pytest.mark.slow
 def test_same_tiny_model_gives_the_same_vector_bit_for_bit(tmp_path):
+    import torch
+
     from progressgym.tiny import DEFAULT_TINY_CORPUS, build_tiny_model
 
-    model = build_tiny_model(tmp_path / "tiny", corpus=DEFAULT_TINY_CORPUS, seed=3)
-    runs = [
-        evaluate(
-            str(model),
-            bank=TOY,
-            backend="hf",
-            backend_options={"device": "cpu"},
-            use_cache=False,
-            progress=False,
+    def run(model, **kwargs):
+        return evaluate(
+            str(model), bank=TOY, backend="hf", backend_options={"device": "cpu"}, progress=False, **kwargs
         )
-        for _ in range(2)
-    ]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny model gains nothing from more threads on shared cores
+    try:
+        model = build_tiny_model(tmp_path / "tiny", corpus=DEFAULT_TINY_CORPUS, seed=3)
+        runs = [run(model, use_cache=False) for _ in range(2)]
+        rebuilt = build_tiny_model(tmp_path / "tiny-again", corpus=DEFAULT_TINY_CORPUS, seed=3)
+        third = run(rebuilt)
+    finally:
+        torch.set_num_threads(threads)
     assert runs[0].vector.tobytes() == runs[1].vector.tobytes()
-    rebuilt = build_tiny_model(tmp_path / "tiny-again", corpus=DEFAULT_TINY_CORPUS, seed=3)
-    third = evaluate(str(rebuilt), bank=TOY, backend="hf", backend_options={"device": "cpu"}, progress=False)
     assert third.vector.tobytes() == runs[0].vector.tobytes() and third.fingerprint == runs[0].fingerprint
     assert np.any(runs[0].vector != 0)  # a random model is not exactly indifferent: the test can fail

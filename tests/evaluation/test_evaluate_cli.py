@@ -20,7 +20,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _cli(*args, cache):
-    env = {**os.environ, "PROGRESSGYM_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    # One torch thread: the tiny model gains nothing from more, and the test machines' cores are shared.
+    env = {**os.environ, "PROGRESSGYM_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "progressgym.evaluate", *args], capture_output=True, text=True, env=env
     )
