@@ -209,8 +209,8 @@ def render_detail(entry: Entry, rank: int | None, total: int) -> str:
         ("Score", f"{entry.score:.4f}", "recomputed"),
         (
             "Rank",
-            f"{rank} of {total}" if rank is not None else "not ranked",
-            "privileged" if rank is None else "",
+            f"{rank} of {total}" if rank is not None else "&ndash;",
+            "privileged: not ranked" if rank is None else "",
         ),
         (
             "Mean distance",

@@ -69,7 +69,7 @@ def trajectory_map(truth: Series, examinee: Series, proxy: Series | None = None)
 
     The examinee's path starts at the first historical model, where every examinee starts.
     """
-    width, height, pad = 720.0, 420.0, 48.0
+    width, height, pad, band = 720.0, 450.0, 48.0, 30.0
     parts = [truth.vectors, truth.vectors[:1], examinee.vectors]
     if proxy is not None:
         parts.append(proxy.vectors)
@@ -79,7 +79,7 @@ def trajectory_map(truth: Series, examinee: Series, proxy: Series | None = None)
 
     def xy(p: np.ndarray) -> tuple[float, float]:
         x = pad + (p[0] - lo[0]) / span[0] * (width - 2 * pad)
-        y = height - pad - (p[1] - lo[1]) / span[1] * (height - 2 * pad)
+        y = height - pad - (p[1] - lo[1]) / span[1] * (height - 2 * pad - band)
         return x, y
 
     n_truth, n_exam = len(truth.vectors), len(examinee.vectors)
@@ -89,14 +89,16 @@ def trajectory_map(truth: Series, examinee: Series, proxy: Series | None = None)
     out = [
         _open(width, height, "Value trajectory: examinee against the historical models (PCA)", "trajectory")
     ]
-    out.append(f'<rect class="frame" x="1" y="1" width="{_f(width - 2)}" height="{_f(height - 2)}" rx="6"/>')
+    out.append(
+        f'<rect class="frame" x="1" y="{_f(band)}" width="{_f(width - 2)}" height="{_f(height - band - 1)}" rx="6"/>'
+    )
     out.append(
         f'<text class="axis-label" x="{_f(width / 2)}" y="{_f(height - 12)}" text-anchor="middle">'
         f"first principal component ({share1:.0%} of variance)</text>"
     )
     out.append(
-        f'<text class="axis-label" x="16" y="{_f(height / 2)}" text-anchor="middle" '
-        f'transform="rotate(-90 16 {_f(height / 2)})">second component ({share2:.0%})</text>'
+        f'<text class="axis-label" x="16" y="{_f((height + band) / 2)}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {_f((height + band) / 2)})">second component ({share2:.0%})</text>'
     )
 
     def polyline(pts: Sequence[tuple[float, float]], css: str) -> str:
@@ -122,21 +124,22 @@ def trajectory_map(truth: Series, examinee: Series, proxy: Series | None = None)
             f'<path class="cross examinee" d="M{_f(x - 5)},{_f(y - 5)}L{_f(x + 5)},{_f(y + 5)}'
             f'M{_f(x - 5)},{_f(y + 5)}L{_f(x + 5)},{_f(y - 5)}"><title>{_e(label)}</title></path>'
         )
-    out.append(_legend(width - 190, 16, proxy is not None))
+    out.append(_legend(2, 14, proxy is not None))
     out.append("</svg>")
     return "".join(out)
 
 
 def _legend(x: float, y: float, with_proxy: bool) -> str:
-    rows = [("truth", "historical models"), ("examinee", "examinee")]
+    """A one-row legend above the plot (text widths estimated at 7 px per character)."""
+    items = [("truth", "historical models"), ("examinee", "examinee")]
     if with_proxy:
-        rows.append(("proxy", "simulated human proxy"))
+        items.append(("proxy", "simulated human proxy"))
     out = [f'<g class="legend" transform="translate({_f(x)} {_f(y)})">']
-    out.append(f'<rect class="legend-box" x="0" y="0" width="176" height="{8 + 20 * len(rows)}" rx="4"/>')
-    for i, (css, text) in enumerate(rows):
-        cy = 18 + 20 * i
-        out.append(f'<line class="line {css}" x1="10" y1="{cy}" x2="34" y2="{cy}"/>')
-        out.append(f'<text class="legend-text" x="42" y="{cy + 4}">{_e(text)}</text>')
+    offset = 0.0
+    for css, text in items:
+        out.append(f'<line class="line {css}" x1="{_f(offset)}" y1="0" x2="{_f(offset + 24)}" y2="0"/>')
+        out.append(f'<text class="legend-text" x="{_f(offset + 30)}" y="4">{_e(text)}</text>')
+        offset += 30 + 7 * len(text) + 22
     out.append("</g>")
     return "".join(out)
 

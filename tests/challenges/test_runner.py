@@ -21,7 +21,15 @@ def test_run_directory_layout_and_result(judge_kwargs, tmp_path):
         algorithm="oracle",
     )
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == ["config.json", "examinee", "judge", "result.json", "steps", "submission.json", "trajectory.png"]
+    assert names == [
+        "config.json",
+        "examinee",
+        "judge",
+        "result.json",
+        "steps",
+        "submission.json",
+        "trajectory.png",
+    ]
     assert sorted(p.name for p in (run_dir / "steps").iterdir()) == ["step-000.json", "step-001.json"]
     config = read_model(run_dir / "config.json", RunConfig)
     assert (config.challenge, config.algorithm, config.seed) == ("Follow-v0", "oracle", 3)
