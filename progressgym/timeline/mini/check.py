@@ -62,7 +62,9 @@ def _fresh_build() -> tuple[float, float, str]:
         )
         seconds = time.perf_counter() - start
         peak_kb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
-        return seconds, peak_kb / 1024 / 1024, weights_hash(Path(scratch) / "timelines" / "mini")
+        # The build lands in <cache>/timelines/mini-<recipe version>; there is exactly one in a fresh cache.
+        (built,) = (Path(scratch) / "timelines").glob("mini-*/")
+        return seconds, peak_kb / 1024 / 1024, weights_hash(built)
 
 
 def check_mini(timeline: Timeline, *, fresh_build: bool = True, strict_time: bool = False) -> int:
