@@ -123,7 +123,9 @@ def _add_config_flags(
         dest = f"algo__{field.name}"
         kind, is_bool = _flag_type(hints.get(field.name, str))
         default = field.default if field.default is not dataclasses.MISSING else None
-        help_text = f"{field.metadata.get('help', '')} (default: {default})".strip()
+        help_text = field.metadata.get("help", "")
+        if default is not None:  # ``None`` defaults say "from the preset" in their own help
+            help_text = f"{help_text} (default: {default})".strip()
         flag = "--" + flag_name.replace("_", "-")
         if is_bool:
             group.add_argument(

@@ -211,6 +211,7 @@ def _preset_field(text: str) -> Any:
 
 
 _FULL_PREFERENCE: dict[str, Any] = {
+    "elicitation": "compare",
     "max_items": 2500,
     "pairs_per_scenario": 0,
     "formats": "open,label,yesno,repeat",
@@ -219,6 +220,21 @@ _FULL_PREFERENCE: dict[str, Any] = {
     "max_length": 1024,
     "orders": "all",
     "threads": 0,
+    "use_lora": False,
+}
+
+_MINI_PREFERENCE: dict[str, Any] = {
+    # The mini timeline's models hold their values in what they would answer (option texts), not in the
+    # pairwise question's labels: "likelihood" elicitation and text formats carry the signal there.
+    "elicitation": "likelihood",
+    "max_items": 0,
+    "pairs_per_scenario": 0,
+    "formats": "open,repeat",
+    "weighting": "uniform",
+    "max_copies": 3,
+    "max_length": 512,
+    "orders": "one",
+    "threads": 1,
     "use_lora": False,
 }
 
@@ -238,13 +254,10 @@ class PreferenceConfig(PresetConfig):
         default=False,
         metadata=_help("restart every step from the initial model instead of the previous step's model"),
     )
-    elicitation: str = dataclasses.field(
-        default="compare",
-        metadata=_help(
-            "how preferences are asked: compare (the pairwise question's label log-likelihoods, both orders), "
-            "likelihood (log-likelihoods of the two responses as replies to the open question), generate "
-            "(parse generated answers to the pairwise question) or auto (compare, else generate)"
-        ),
+    elicitation: str | None = _preset_field(
+        "how preferences are asked: compare (the pairwise question's label log-likelihoods, both orders), "
+        "likelihood (log-likelihoods of the two responses as replies to the open question), generate "
+        "(parse generated answers to the pairwise question) or auto (compare, else generate)"
     )
     margin: float = dataclasses.field(
         default=0.02, metadata=_help("a preference with |p - 0.5| below this counts as an abstention")
@@ -322,16 +335,8 @@ class DPOAlgorithmConfig(PreferenceConfig):
             "sft_weight": 0.04,
         },
         "mini": {
-            "max_items": 0,
-            "pairs_per_scenario": 0,
-            "formats": "open,label,yesno,repeat",
-            "weighting": "confidence",
-            "max_copies": 3,
-            "max_length": 512,
-            "orders": "one",
-            "threads": 1,
-            "use_lora": False,
-            "learning_rate": 2e-3,
+            **_MINI_PREFERENCE,
+            "learning_rate": 1e-2,
             "lr_scheduler": "constant",
             "warmup_ratio": 0.0,
             "epochs": 1.0,
@@ -387,33 +392,25 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             "kl_coef": 0.05,
         },
         "mini": {
-            "max_items": 0,
-            "pairs_per_scenario": 0,
-            "formats": "label,yesno,repeat",
-            "weighting": "confidence",
-            "max_copies": 3,
-            "max_length": 512,
-            "orders": "one",
-            "threads": 1,
-            "use_lora": False,
-            "rm_learning_rate": 1e-3,
+            **_MINI_PREFERENCE,
+            "rm_learning_rate": 3e-3,
             "rm_lr_scheduler": "linear",
             "rm_warmup_ratio": 0.0,
-            "rm_epochs": 1.0,
+            "rm_epochs": 2.0,
             "rm_batch_size": 32,
             "rm_grad_accum": 1,
             "rl_trainer": "rloo",
-            "rl_learning_rate": 1e-3,
+            "rl_learning_rate": 1e-2,
             "rl_lr_scheduler": "constant",
             "rl_warmup_ratio": 0.0,
             "rl_epochs": 1.0,
-            "rl_batch_size": 16,
+            "rl_batch_size": 8,
             "rl_grad_accum": 1,
-            "num_generations": 4,
+            "num_generations": 8,
             "max_completion_length": 48,
-            "temperature": 1.0,
+            "temperature": 1.5,
             "top_p": 1.0,
-            "kl_coef": 0.05,
+            "kl_coef": 0.0,
         },
     }
 
