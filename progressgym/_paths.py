@@ -25,6 +25,31 @@ def cache_dir() -> Path:
     return root
 
 
+def claim_new_dir(base: str | os.PathLike[str]) -> Path:
+    """Create and return a directory named ``base``, or ``base-2``, ``base-3``... if that name is taken.
+
+    The directory is created with one ``mkdir`` that fails when the name exists, so processes claiming the
+    same name at the same moment each get their own directory.
+
+    Args:
+        base: The preferred path (its parent is created if missing).
+
+    Returns:
+        The new, empty directory.
+    """
+    first = Path(base)
+    first.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        candidate = first if n == 1 else first.with_name(f"{first.name}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return candidate
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
 

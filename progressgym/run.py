@@ -7,6 +7,9 @@ Examples::
     python -m progressgym.run --challenge coevolve --out runs/coevolve-1 --seed 1
     python -m progressgym.run --resume runs/coevolve-1                 # after an interruption
     python -m progressgym.run --list                                   # challenges, algorithms, timelines
+    python -m progressgym.run --grid --algorithms static,oracle --challenges follow,predict --seeds 0,1,2
+    python -m progressgym.run --grid --grid-config grid.toml --executor ray --num-gpus 1
+    python -m progressgym.run --grid --resume runs/grid_20250101-120000     # finish an interrupted grid
 
 Defaults run on a CPU without network: the ``mini`` timeline, the ``hf`` backend. Every argument is checked
 before the run directory is created; a bad one is reported on one line with exit status 2.
@@ -26,12 +29,24 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from progressgym._cli import run_cli
+from progressgym._paths import claim_new_dir
 from progressgym.algorithms import DEFAULT_ALGORITHM
 from progressgym.error import InvalidInput
 from progressgym.log import RunResult
 
 DEFAULT_TIMELINE = "mini"
 DEFAULT_BACKEND = "hf"
+_GRID_FLAGS = (
+    "algorithms",
+    "challenges",
+    "seeds",
+    "grid_config",
+    "executor",
+    "ray_address",
+    "max_parallel",
+    "num_cpus",
+    "num_gpus",
+)
 _RUN_FLAGS = (
     "challenge",
     "algorithm",
@@ -71,7 +86,9 @@ def _parser(*, add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--device", help="backend device: auto (default), cpu or cuda")
     parser.add_argument("--seed", type=int, help="run seed (default: 0)")
     parser.add_argument("--out", help="run directory (default: runs/<challenge>_<algorithm>_seed<N>_<time>)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run from its directory")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="finish an interrupted run (or grid) from its directory"
+    )
     parser.add_argument(
         "--timesteps-ahead", type=int, help="Predict: centuries ahead to be scored against (default: 1)"
     )
@@ -90,6 +107,31 @@ def _parser(*, add_help: bool = True) -> argparse.ArgumentParser:
         "--list", action="store_true", help="list challenges, algorithms and timelines, then exit"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    grid = parser.add_argument_group(
+        "grids",
+        "every combination of algorithms, challenges and seeds, one run directory each under the grid's "
+        "folder (--out, default runs/grid_<time>); the run flags above apply to every cell",
+    )
+    grid.add_argument("--grid", action="store_true", help="run a grid of runs (see progressgym.grid)")
+    grid.add_argument("--algorithms", metavar="A,B", help="algorithms of the grid, comma-separated")
+    grid.add_argument("--challenges", metavar="C,D", help="challenges of the grid, comma-separated")
+    grid.add_argument("--seeds", metavar="0,1,2", help="seeds of the grid (default: 0)")
+    grid.add_argument(
+        "--grid-config", metavar="FILE", help="the grid's settings as TOML or JSON; flags override it"
+    )
+    grid.add_argument(
+        "--executor", metavar="local|ray", help="where cells run: local processes (default) or Ray tasks"
+    )
+    grid.add_argument(
+        "--ray-address", metavar="ADDRESS", help="join this Ray cluster (default: start a local one)"
+    )
+    grid.add_argument(
+        "--max-parallel", metavar="N", type=int, help="cells running at once (local default: 1)"
+    )
+    grid.add_argument(
+        "--num-cpus", metavar="N", type=float, help="CPU cores per cell (Ray resource; default 1)"
+    )
+    grid.add_argument("--num-gpus", metavar="N", type=float, help="GPUs per cell (Ray resource; default 0)")
     return parser
 
 
@@ -144,7 +186,7 @@ def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any]]:
     first, _ = _parser(add_help=False).parse_known_args(argv)
     parser = _parser()
     pairs: list[tuple[str, str]] = []
-    if not first.list and first.resume is None:
+    if not first.list and first.resume is None and not first.grid:
         cls = algorithm_class(first.algorithm or DEFAULT_ALGORITHM)
         if cls.config_cls is not None:
             pairs = _add_config_flags(parser, first.algorithm or DEFAULT_ALGORITHM, cls.config_cls)
@@ -210,13 +252,12 @@ def summary(result: RunResult, run_dir: Path | None = None) -> str:
 
 
 def _default_out(challenge: str, algorithm: str, seed: int) -> Path:
+    """A new run directory ``runs/<challenge>_<algorithm>_seed<N>_<time>`` (``-2``, ``-3``... when taken).
+
+    The directory is created here, so two runs started in the same second never share one.
+    """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{challenge}_{algorithm}_seed{seed}_{stamp}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    return claim_new_dir(Path("runs") / f"{challenge}_{algorithm}_seed{seed}_{stamp}")
 
 
 def _judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -247,6 +288,14 @@ def _main(argv: list[str] | None) -> int:
     if not progress:
         # Also silences the per-model "Loading weights" bars of transformers (read when it is imported).
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+    from progressgym.grid import GRID_FILE
+
+    if args.grid or (args.resume is not None and (Path(args.resume) / GRID_FILE).is_file()):
+        return _grid(args, progress)
+    stray = [f"--{f.replace('_', '-')}" for f in _GRID_FLAGS if getattr(args, f) is not None]
+    if stray:
+        raise InvalidInput(f"{stray[0]} needs --grid")
 
     if args.resume is not None:
         given = [f"--{f.replace('_', '-')}" for f in _RUN_FLAGS if getattr(args, f) is not None]
@@ -281,6 +330,37 @@ def _main(argv: list[str] | None) -> int:
     result = run_episode(judge, examinee, seed=seed, run_dir=out, algorithm=algorithm, progress=progress)
     print(summary(result, out))
     return 0
+
+
+def _grid(args: argparse.Namespace, progress: bool) -> int:
+    """``--grid``: run a grid (or ``--resume`` one) and print its table; exit status 1 if a cell failed."""
+    from progressgym import grid
+
+    single = [f for f in ("challenge", "algorithm", "seed") if getattr(args, f) is not None]
+    if single:
+        raise InvalidInput(f"--grid takes --{single[0]}s (a comma-separated list), not --{single[0]}")
+    settings = grid.load_grid_config(args.grid_config) if args.grid_config else {}
+    if args.algorithms is not None:
+        settings["algorithms"] = grid.parse_list(args.algorithms)
+    if args.challenges is not None:
+        settings["challenges"] = grid.parse_list(args.challenges)
+    if args.seeds is not None:
+        settings["seeds"] = grid.parse_seeds(args.seeds)
+    options = _judge_kwargs(args)
+    if options:
+        settings["options"] = {**settings.get("options", {}), **options}
+    for name in ("executor", "ray_address", "max_parallel", "num_cpus", "num_gpus"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    if args.resume is not None:
+        if args.out is not None:
+            raise InvalidInput("--resume continues the grid in its own directory; drop --out")
+        report = grid.resume_grid(args.resume, settings, progress=progress)
+    else:
+        spec, executor = grid.make_grid(settings)
+        report = grid.run_grid(spec, args.out, executor=executor, progress=progress)
+    print(report.table())
+    return 0 if report.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,21 +5,25 @@ hashes everything that can change a vector: the model's content fingerprint, the
 version, split and split version), the vector version, the prompt version, the scoring mode with its formats
 and orders (and the generation budget in ``generate`` mode).
 
-Entries are written through a temporary file and a rename, so a reader sees either no entry or a complete one,
-even when two processes evaluate the same model at once (both compute, the last rename wins, and both
-results are equal). An entry that cannot be read is reported with a warning and recomputed.
+Entries are written through a temporary file that is then linked into place, so a reader sees either no entry
+or a complete one. When processes evaluate the same model at once (cells of a grid, runs started together),
+each computes the same vector (evaluation is deterministic) and the first complete entry stays: a later writer
+with the same vector leaves it, so every reader gets the same bytes (only the recorded seconds would differ).
+No lock is needed. An entry that cannot be read is reported with a warning, recomputed and replaced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from progressgym._paths import atomic_write_json, cache_dir
+from progressgym._paths import atomic_write_text, cache_dir
 from progressgym.evaluation.dimensions import VECTOR_VERSION
 from progressgym.evaluation.prompts import PROMPT_VERSION
 
@@ -79,31 +83,64 @@ def load_entry(key: str) -> dict[str, Any] | None:
     """
     path = entry_path(key)
     try:
-        text = path.read_text(encoding="utf-8")
+        return _read_entry(path, key)
     except FileNotFoundError:
         return None
     except OSError as exc:
         warnings.warn(f"cannot read cached vector {path} ({exc}); recomputing", CacheWarning, stacklevel=2)
         return None
-    try:
-        entry = json.loads(text)
-        if not isinstance(entry, dict) or entry.get("version") != ENTRY_VERSION or entry.get("key") != key:
-            raise ValueError("not an entry for this key")
-        evaluation = entry["evaluation"]
-        if not isinstance(evaluation, dict):
-            raise ValueError("no evaluation")
     except (ValueError, KeyError) as exc:
         warnings.warn(f"corrupt cached vector {path} ({exc}); recomputing", CacheWarning, stacklevel=2)
         return None
+
+
+def _read_entry(path: Path, key: str) -> dict[str, Any]:
+    """The evaluation stored in ``path``; raises ``OSError``, ``ValueError`` or ``KeyError`` otherwise."""
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(entry, dict) or entry.get("version") != ENTRY_VERSION or entry.get("key") != key:
+        raise ValueError("not an entry for this key")
+    evaluation = entry["evaluation"]
+    if not isinstance(evaluation, dict):
+        raise ValueError("no evaluation")
     return evaluation
 
 
+def _same_vector(a: Any, b: Any) -> bool:
+    try:
+        return a is not None and [float(x) for x in a] == [float(x) for x in b]
+    except (TypeError, ValueError):
+        return False
+
+
 def store_entry(key: str, material: dict[str, Any], evaluation: dict[str, Any]) -> Path:
-    """Write one entry atomically and return its path."""
+    """Write one entry atomically and return its path.
+
+    An entry already there with the same vector (another process stored the same key first) is kept as it is,
+    so its bytes never change under a reader; any other file there is replaced.
+    """
     path = entry_path(key)
-    atomic_write_json(
-        path, {"version": ENTRY_VERSION, "key": key, "material": material, "evaluation": evaluation}
-    )
+    data = {"version": ENTRY_VERSION, "key": key, "material": material, "evaluation": evaluation}
+    text = json.dumps(data, indent=2) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)  # fails if the entry exists: the first complete entry stays
+        except FileExistsError:
+            try:
+                same = _same_vector(_read_entry(path, key).get("vector"), evaluation.get("vector"))
+            except (OSError, ValueError, KeyError):
+                same = False
+            if not same:  # damaged, vanished or different: ours replaces it
+                os.replace(tmp, path)
+        except OSError:  # a file system without hard links
+            atomic_write_text(path, text)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return path
 
 
