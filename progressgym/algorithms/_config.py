@@ -225,11 +225,11 @@ _FULL_PREFERENCE: dict[str, Any] = {
 
 _MINI_PREFERENCE: dict[str, Any] = {
     # The mini timeline's models hold their values in what they would answer (option texts), not in the
-    # pairwise question's labels: "likelihood" elicitation and text formats carry the signal there.
+    # pairwise question's labels: "likelihood" elicitation and the open question carry the signal there.
     "elicitation": "likelihood",
     "max_items": 0,
     "pairs_per_scenario": 0,
-    "formats": "open,repeat",
+    "formats": "open",
     "weighting": "uniform",
     "max_copies": 3,
     "max_length": 512,
@@ -368,6 +368,7 @@ class RLHFAlgorithmConfig(PreferenceConfig):
     CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
         **PreferenceConfig.CHOICES,
         "rl_trainer": ("rloo", "grpo"),
+        "rollouts": ("generate", "candidates"),
     }
     PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "full": {
@@ -379,6 +380,7 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             "rm_batch_size": 8,
             "rm_grad_accum": 1,
             "rl_trainer": "rloo",
+            "rollouts": "generate",
             "rl_learning_rate": 1e-6,
             "rl_lr_scheduler": "polynomial",
             "rl_warmup_ratio": 0.075,
@@ -393,13 +395,16 @@ class RLHFAlgorithmConfig(PreferenceConfig):
         },
         "mini": {
             **_MINI_PREFERENCE,
+            "formats": "open,repeat",
             "rm_learning_rate": 3e-3,
             "rm_lr_scheduler": "linear",
             "rm_warmup_ratio": 0.0,
             "rm_epochs": 2.0,
             "rm_batch_size": 32,
             "rm_grad_accum": 1,
-            "rl_trainer": "rloo",
+            # The mini models score answers but cannot write them: RL draws among each question's answers.
+            "rl_trainer": "grpo",
+            "rollouts": "candidates",
             "rl_learning_rate": 1e-2,
             "rl_lr_scheduler": "constant",
             "rl_warmup_ratio": 0.0,
@@ -408,9 +413,9 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             "rl_grad_accum": 1,
             "num_generations": 8,
             "max_completion_length": 48,
-            "temperature": 1.5,
+            "temperature": 5.0,
             "top_p": 1.0,
-            "kl_coef": 0.0,
+            "kl_coef": 0.1,
         },
     }
 
@@ -421,6 +426,10 @@ class RLHFAlgorithmConfig(PreferenceConfig):
     rm_batch_size: int | None = _preset_field("reward-model pairs per device per optimiser step")
     rm_grad_accum: int | None = _preset_field("reward-model gradient accumulation steps")
     rl_trainer: str | None = _preset_field("on-policy RL trainer: rloo or grpo (TRL 1.16 has no PPO)")
+    rollouts: str | None = _preset_field(
+        "where RL completions come from: generate (free sampling) or candidates (drawn among each question's "
+        "answers by the policy's own probabilities; for models that score but cannot write; grpo only)"
+    )
     rl_learning_rate: float | None = _preset_field("policy learning rate during RL")
     rl_lr_scheduler: str | None = _preset_field("policy learning-rate schedule during RL")
     rl_warmup_ratio: float | None = _preset_field("share of RL steps spent warming up")

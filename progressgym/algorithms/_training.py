@@ -211,13 +211,17 @@ def rl_prompts(
 ) -> list[dict[str, Any]]:
     """The prompts a policy answers during RL: each scenario's open question and its evaluation-format prompts.
 
+    Each row holds the chat-format ``prompt`` and the ``candidates``: the answers the question admits (the
+    actions' texts for the open question, the evaluation prompt's own answers otherwise), which
+    ``rollouts="candidates"`` samples among.
+
     Args:
         scenarios: Elicitation scenarios.
         formats: Example formats (see :data:`EXAMPLE_FORMATS`).
         orders: ``all`` (every cyclic order of each format) or ``one`` (one order per format, drawn from ``seed``).
         seed: Seed of the order draws.
     """
-    from progressgym.evaluation.prompts import scenario_prompts
+    from progressgym.evaluation.prompts import clean_option, scenario_prompts
     from progressgym.preference import scenario_query
 
     if orders not in ORDER_MODES:
@@ -227,7 +231,12 @@ def rl_prompts(
     evaluation_formats = [f for f in formats if f != "open"]
     for scenario in scenarios:
         if "open" in formats:
-            rows.append({"prompt": _message("user", scenario_query(scenario))})
+            rows.append(
+                {
+                    "prompt": _message("user", scenario_query(scenario)),
+                    "candidates": [clean_option(action) for action in scenario.actions],
+                }
+            )
         if not evaluation_formats:
             continue
         by_format: dict[str, list[Any]] = {}
@@ -235,7 +244,10 @@ def rl_prompts(
             by_format.setdefault(prompt.format, []).append(prompt)
         for group in by_format.values():
             chosen = group if orders == "all" else [group[rng.randrange(len(group))]]
-            rows.extend({"prompt": _message("user", prompt.text)} for prompt in chosen)
+            rows.extend(
+                {"prompt": _message("user", prompt.text), "candidates": list(prompt.candidates)}
+                for prompt in chosen
+            )
     return rows
 
 
@@ -575,6 +587,8 @@ class RolloutSettings:
         temperature: Sampling temperature.
         top_p: Nucleus sampling mass.
         kl_coef: Weight of the KL penalty to the starting policy (TRL's ``beta``).
+        source: ``generate`` (free text from transformers ``generate``) or ``candidates`` (each completion
+            drawn among the prompt's candidate answers with the policy's own probabilities; GRPO only).
     """
 
     trainer: str
@@ -583,6 +597,93 @@ class RolloutSettings:
     temperature: float
     top_p: float
     kl_coef: float
+    source: str = "generate"
+
+
+ROLLOUT_SOURCES: tuple[str, ...] = ("generate", "candidates")
+"""Where RL completions come from (see :class:`RolloutSettings`)."""
+
+
+def _completion_ids(
+    tokenizer: Any, messages: list[dict[str, str]], answer: str, prompt_ids: list[int]
+) -> list[int]:
+    """The tokens the chat template puts after the generation prompt for ``answer``, up to its end-of-turn token."""
+    full = tokenizer.apply_chat_template(
+        [*messages, {"role": "assistant", "content": answer}], tokenize=True, return_dict=True
+    )["input_ids"]
+    if full[: len(prompt_ids)] != prompt_ids:
+        raise InvalidInput("the chat template does not extend the generation prompt with the answer")
+    completion = list(full[len(prompt_ids) :])
+    eos = tokenizer.eos_token_id
+    if eos in completion:
+        completion = completion[: completion.index(eos) + 1]
+    return completion
+
+
+def candidate_rollout(candidates: Mapping[str, Sequence[str]], *, temperature: float, seed: int) -> Any:
+    """A TRL ``rollout_func`` that draws each completion among its prompt's candidate answers.
+
+    Answer ``i`` is drawn with probability proportional to ``exp(log p_policy(answer_i | prompt) / temperature)``,
+    computed by the current policy at every call: the policy's own choice among the answers, flattened at
+    the level of whole answers (a decisive policy gives the same answer to every draw of a group, which
+    leaves GRPO no difference to learn from). This is RL for models that score answers but cannot write
+    them (the ``mini`` timeline's), where free sampling gives noise that no reward model can rank.
+
+    Args:
+        candidates: The candidate answers of each prompt, by the text of the prompt's last message.
+        temperature: Temperature of the draw over whole answers' log-likelihoods.
+        seed: Seed of the draws (each call draws from its own derived generator).
+    """
+    import torch
+
+    calls = [0]
+
+    def rollout(prompts: list[Any], trainer: Any) -> dict[str, list[Any]]:
+        tokenizer = trainer.processing_class
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + calls[0])
+        calls[0] += 1
+        out: dict[str, list[Any]] = {"prompt_ids": [], "completion_ids": [], "logprobs": []}
+        scored: dict[str, tuple[list[int], list[list[int]], list[list[float]], Any]] = {}
+        was_training = model.training
+        model.eval()
+        try:
+            for messages in prompts:
+                key = messages[-1]["content"]
+                if key not in scored:
+                    scored[key] = _score_candidates(model, tokenizer, messages, candidates[key], temperature)
+                prompt_ids, completions, token_logps, probs = scored[key]
+                index = int(torch.multinomial(probs, 1, generator=generator))
+                out["prompt_ids"].append(prompt_ids)
+                out["completion_ids"].append(completions[index])
+                out["logprobs"].append(token_logps[index])
+        finally:
+            model.train(was_training)
+        return out
+
+    return rollout
+
+
+def _score_candidates(
+    model: Any, tokenizer: Any, messages: list[dict[str, str]], answers: Sequence[str], temperature: float
+) -> tuple[list[int], list[list[int]], list[list[float]], Any]:
+    """Prompt ids, each answer's completion ids and per-token log-probabilities, and the draw probabilities."""
+    import torch
+
+    prompt_ids = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    completions = [_completion_ids(tokenizer, messages, a, prompt_ids) for a in answers]
+    device = next(model.parameters()).device
+    token_logps: list[list[float]] = []
+    with torch.no_grad():
+        for completion in completions:
+            ids = torch.tensor([prompt_ids + completion], device=device)
+            logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()
+            logps = torch.log_softmax(logits, dim=-1).gather(1, ids[0, len(prompt_ids) :, None])[:, 0]
+            token_logps.append([float(v) for v in logps])
+    totals = torch.tensor([sum(v) for v in token_logps])
+    return prompt_ids, completions, token_logps, torch.softmax(totals / temperature, dim=0)
 
 
 def train_policy_rl(
@@ -629,6 +730,11 @@ def train_policy_rl(
         raise InvalidInput(f"rl_trainer must be rloo or grpo, got {rollout.trainer!r}")
     if rollout.num_generations < 2:
         raise InvalidInput("RLOO and GRPO need at least 2 generations per prompt")
+    if rollout.source not in ROLLOUT_SOURCES:
+        raise InvalidInput(f"rollouts must be generate or candidates, got {rollout.source!r}")
+    if rollout.source == "candidates" and rollout.trainer != "grpo":
+        # TRL 1.16 lets only GRPOTrainer take a custom rollout function.
+        raise InvalidInput("rollouts=candidates needs rl_trainer=grpo")
     set_seed(seed)
     tokenizer = _tokenizer(model_path)
     tokenizer.padding_side = "left"
@@ -641,7 +747,9 @@ def train_policy_rl(
         settings = dict(
             num_generations=rollout.num_generations,
             max_completion_length=rollout.max_completion_length,
-            temperature=rollout.temperature,
+            # Candidate draws apply the temperature to whole answers; the policy's token log-probabilities
+            # in the loss stay untempered.
+            temperature=1.0 if rollout.source == "candidates" else rollout.temperature,
             top_p=rollout.top_p,
             beta=rollout.kl_coef,
             model_init_kwargs=_model_kwargs(device),
@@ -652,14 +760,19 @@ def train_policy_rl(
             else (trl.GRPOConfig, trl.GRPOTrainer)
         )
         config = config_cls(**args, **settings)
+        extra: dict[str, Any] = {}
+        if rollout.source == "candidates":
+            table = {p["prompt"][-1]["content"]: list(p["candidates"]) for p in prompts}
+            extra["rollout_func"] = candidate_rollout(table, temperature=rollout.temperature, seed=seed)
         trainer = trainer_cls(
             model=str(model_path),
             reward_funcs=str(reward_model_path),
             args=config,
-            train_dataset=datasets.Dataset.from_list([dict(p) for p in prompts]),
+            train_dataset=datasets.Dataset.from_list([{"prompt": p["prompt"]} for p in prompts]),
             processing_class=tokenizer,
             reward_processing_classes=reward_tokenizer,
             peft_config=_lora_config(lora, "CAUSAL_LM"),
+            **extra,
         )
         _quiet(trainer)
         trainer.train()
@@ -674,8 +787,10 @@ __all__ = [
     "WEIGHTINGS",
     "LoraSettings",
     "OptimSettings",
+    "ROLLOUT_SOURCES",
     "RolloutSettings",
     "TrainingPair",
+    "candidate_rollout",
     "confidence_copies",
     "pair_examples",
     "pairs_from_records",

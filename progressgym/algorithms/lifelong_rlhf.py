@@ -69,6 +69,7 @@ class RLHFTraining(PreferenceExaminee):
                     temperature=s.temperature,
                     top_p=s.top_p,
                     kl_coef=s.kl_coef,
+                    source=s.rollouts,
                 ),
                 seed=purpose_seed(seed, "policy"),
                 device=s.device,
