@@ -14,10 +14,14 @@ ALGORITHMS: dict[str, str] = {
     "lifelong-rlhf": "progressgym.algorithms.lifelong_rlhf:LifelongRLHFExaminee",
     "extrapolative-dpo": "progressgym.algorithms.extrapolative_dpo:ExtrapolativeDPOExaminee",
     "extrapolative-rlhf": "progressgym.algorithms.extrapolative_rlhf:ExtrapolativeRLHFExaminee",
+    "stable-alignment": "progressgym.algorithms.stable_alignment:StableAlignmentExaminee",
+    "self-align": "progressgym.algorithms.self_align:SelfAlignExaminee",
+    "gpo": "progressgym.algorithms.gpo:GPOExaminee",
+    "lab": "progressgym.algorithms.lab:LABExaminee",
 }
 """Algorithm name -> ``"module:Class"``."""
 
-DEFAULT_ALGORITHM = "static"
+DEFAULT_ALGORITHM = "lifelong-dpo"
 """What ``python -m progressgym.run`` runs when no ``--algorithm`` is given."""
 
 __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM"]

@@ -45,7 +45,7 @@ def test_challenges_are_found_by_id_or_name_with_suggestions():
 
 
 def test_algorithms_are_lazy_checked_and_suggested():
-    assert DEFAULT_ALGORITHM == "static" and set(BUILTIN_ALGORITHMS) <= set(list_algorithms())
+    assert DEFAULT_ALGORITHM == "lifelong-dpo" and set(BUILTIN_ALGORITHMS) <= set(list_algorithms())
     assert algorithm_class("static") is StaticExaminee and StaticExaminee.name == "static"
     assert algorithm_class("oracle") is OracleExaminee and OracleExaminee.privileged
     assert "PRIVILEGED" in OracleExaminee.__doc__ and "cheating upper bound" in OracleExaminee.__doc__
