@@ -762,6 +762,8 @@ def train_policy_rl(
         config = config_cls(**args, **settings)
         extra: dict[str, Any] = {}
         if rollout.source == "candidates":
+            # TRL marks rollout_func experimental and warns at every trainer; the choice is deliberate here.
+            os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
             table = {p["prompt"][-1]["content"]: list(p["candidates"]) for p in prompts}
             extra["rollout_func"] = candidate_rollout(table, temperature=rollout.temperature, seed=seed)
         trainer = trainer_cls(
