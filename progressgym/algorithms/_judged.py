@@ -477,8 +477,6 @@ def train_sft(
         _quiet,
         _save,
         _tokenizer,
-        _total_steps,
-        _warmup,
         staged_output,
         torch_threads,
     )
@@ -492,8 +490,7 @@ def train_sft(
     set_seed(seed)
     tokenizer = _tokenizer(model_path)
     with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device)
-        args = _warmup(args, _total_steps(len(rows), optim))
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
         config = trl.SFTConfig(
             **args,
             max_length=optim.max_length,

@@ -105,8 +105,6 @@ def train_gpm(
         _model_kwargs,
         _quiet,
         _tokenizer,
-        _total_steps,
-        _warmup,
         torch_threads,
     )
 
@@ -151,8 +149,9 @@ def train_gpm(
         head = torch.nn.Linear(hidden, dim, bias=False)
         torch.nn.init.normal_(head.weight, mean=0.0, std=1.0 / (hidden + 1))
         model.score = head.to(dtype=next(model.parameters()).dtype)
-        args = _common_args(optim, out=Path(scratch) / "trainer", seed=seed, device=device)
-        args = _warmup(args, _total_steps(len(rows), optim))
+        args = _common_args(
+            optim, out=Path(scratch) / "trainer", seed=seed, device=device, examples=len(rows)
+        )
         trainer = GPMTrainer(
             model=model,
             args=trl.RewardConfig(**args, max_length=optim.max_length),
@@ -221,8 +220,6 @@ def train_sppo(
         _quiet,
         _save,
         _tokenizer,
-        _total_steps,
-        _warmup,
         staged_output,
         torch_threads,
     )
@@ -267,8 +264,7 @@ def train_sppo(
     set_seed(seed)
     tokenizer = _tokenizer(model_path)
     with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device)
-        args = _warmup(args, _total_steps(len(rows), optim))
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
         config = trl.DPOConfig(
             **args,
             optim=optimizer,

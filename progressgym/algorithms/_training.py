@@ -324,8 +324,21 @@ def use_cpu(device: str) -> bool:
 
 
 def _common_args(
-    optim: OptimSettings, *, out: Path, seed: int, device: str, steps: int | None = None
+    optim: OptimSettings,
+    *,
+    out: Path,
+    seed: int,
+    device: str,
+    examples: int | None = None,
+    steps: int | None = None,
 ) -> dict[str, Any]:
+    """TrainingArguments fields shared by every trainer: ``optim.epochs`` over ``examples``, or ``steps`` steps.
+
+    The warm-up is given as a step count (``warmup_ratio`` is deprecated in recent transformers).
+    """
+    if (examples is None) == (steps is None):
+        raise ValueError("give the number of examples or of steps, not both")
+    total = steps if steps is not None else _total_steps(examples or 0, optim)
     cpu = use_cpu(device)
     bf16 = False
     if not cpu:
@@ -336,7 +349,7 @@ def _common_args(
         "output_dir": str(out),
         "learning_rate": optim.learning_rate,
         "lr_scheduler_type": optim.scheduler,
-        "warmup_ratio": optim.warmup_ratio,
+        "warmup_steps": int(math.ceil(optim.warmup_ratio * total)) if optim.warmup_ratio else 0,
         "per_device_train_batch_size": optim.batch_size,
         "gradient_accumulation_steps": optim.grad_accum,
         "seed": seed,
@@ -357,13 +370,6 @@ def _common_args(
         args["max_steps"] = steps
     if optim.scheduler_kwargs:
         args["lr_scheduler_kwargs"] = dict(optim.scheduler_kwargs)
-    return args
-
-
-def _warmup(args: dict[str, Any], total_steps: int) -> dict[str, Any]:
-    """Express the warm-up as a step count (``warmup_ratio`` is deprecated in recent transformers)."""
-    ratio = args.pop("warmup_ratio", 0.0)
-    args["warmup_steps"] = int(math.ceil(ratio * total_steps)) if ratio else 0
     return args
 
 
@@ -499,8 +505,7 @@ def train_dpo(
     tokenizer = _tokenizer(model_path)
     losses, weights = (["sigmoid", "sft"], [1.0, sft_weight]) if sft_weight > 0 else (["sigmoid"], [1.0])
     with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device)
-        args = _warmup(args, _total_steps(len(rows), optim))
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
         config = trl.DPOConfig(
             **args,
             beta=beta,
@@ -557,8 +562,7 @@ def train_reward_model(
     set_seed(seed)
     tokenizer = _tokenizer(model_path)
     with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device)
-        args = _warmup(args, _total_steps(len(rows), optim))
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
         kwargs = _model_kwargs(device)
         if tokenizer.pad_token_id is not None:
             kwargs["pad_token_id"] = tokenizer.pad_token_id
@@ -739,10 +743,9 @@ def train_policy_rl(
     tokenizer = _tokenizer(model_path)
     tokenizer.padding_side = "left"
     reward_tokenizer = _tokenizer(reward_model_path)
-    steps = max(1, int(math.ceil(optim.epochs * len(prompts) / (optim.batch_size * optim.grad_accum))))
+    steps = _total_steps(len(prompts), optim)
     with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
         args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, steps=steps)
-        args = _warmup(args, steps)
         args["per_device_train_batch_size"] = optim.batch_size * rollout.num_generations
         settings = dict(
             num_generations=rollout.num_generations,

@@ -315,8 +315,6 @@ def train_stable_alignment(
         _quiet,
         _save,
         _tokenizer,
-        _total_steps,
-        _warmup,
         staged_output,
         torch_threads,
     )
@@ -343,8 +341,7 @@ def train_stable_alignment(
     if not encoded:
         raise InvalidInput("Stable Alignment needs at least one rated example that fits max_length")
     with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device)
-        args = _warmup(args, _total_steps(len(encoded), optim))
+        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(encoded))
         model: Any = AutoModelForCausalLM.from_pretrained(str(model_path), **_model_kwargs(device))
         peft_config = lora_config(lora)
         if peft_config is not None:
