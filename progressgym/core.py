@@ -35,6 +35,7 @@ from progressgym.backends.base import (
     Conversation,
     GenerateRequest,
     ScoreRequest,
+    check_backend_settings,
     user,
 )
 from progressgym.error import Error, InvalidInput
@@ -372,6 +373,9 @@ class Judge:
         timeline: The timeline name (default ``mini``).
         backend: Inference backend for queries and evaluations: ``hf`` or ``vllm``.
         device: Backend device: ``auto``, ``cpu`` or ``cuda``.
+        backend_options: Further backend settings by name, for queries and evaluations alike: ``dtype``,
+            ``batch_size``, ``tensor_parallel_size``, ``gpu_memory_utilization``, ``max_model_len`` (see
+            :class:`~progressgym.backends.BackendOptions`). Cached vectors do not depend on them.
         query_budget: Queries the examinee may ask per step (``None``: unlimited).
         bank: Item bank of the moral evaluation: ``core``, ``progressgym``, or a path to a JSONL bank in
             the core format.
@@ -390,6 +394,7 @@ class Judge:
         timeline: str = "mini",
         backend: str = "hf",
         device: str = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         query_budget: int | None = None,
         bank: str = "core",
         bank_path: str | None = None,
@@ -417,6 +422,12 @@ class Judge:
         check_bank(bank)
         self.backend = backend
         self.device = device
+        from progressgym._distributed import rank_device
+
+        self.backend_device = rank_device(device)
+        """The device of this process's backends: ``device``, or under a multi-process launch on CUDA
+        machines this process's own GPU (``cuda:LOCAL_RANK``)."""
+        self.backend_settings = check_backend_settings(backend_options)
         self.query_budget = None if query_budget is None else int(query_budget)
         self.bank = bank
         self.bank_path = bank_path
@@ -434,6 +445,8 @@ class Judge:
             "model_dir": model_dir,
         }
         """The judge's keyword arguments as recorded in results (subclasses add theirs)."""
+        if self.backend_settings:
+            self.kwargs["backend_options"] = dict(self.backend_settings)
         self.id = _registered_id(type(self))
         """The challenge id: the one this class is registered under (``make_judge`` sets the one used)."""
         self.seed = 0
@@ -590,7 +603,9 @@ class Judge:
             human=lambda: self.human_model(step),
             scenarios=self.elicitation_scenarios,
             backend=self.backend,
-            options=BackendOptions(device=self.device, seed=derive_seed(self.seed, "queries", step)),
+            options=BackendOptions(
+                device=self.backend_device, seed=derive_seed(self.seed, "queries", step), **self.backend_settings
+            ),
             reveal=lambda: self.target_model(step),
         )
         return self._interface
@@ -659,7 +674,7 @@ class Judge:
                 model,
                 bank=self.item_bank("evaluation"),
                 backend=self.backend,
-                backend_options={"device": self.device},
+                backend_options={"device": self.backend_device, **self.backend_settings},
                 formats=self.eval_formats,
                 progress=self.progress,
             )

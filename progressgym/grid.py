@@ -58,6 +58,7 @@ OPTIONS = (
     "timeline",
     "backend",
     "device",
+    "backend_options",
     "query_budget",
     "bank",
     "bank_path",

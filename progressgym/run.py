@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from progressgym._cli import run_cli
+from progressgym._distributed import is_distributed, is_main_process, world_size
 from progressgym._paths import claim_new_dir
 from progressgym.algorithms import DEFAULT_ALGORITHM
 from progressgym.error import InvalidInput
@@ -47,12 +48,15 @@ _GRID_FLAGS = (
     "num_cpus",
     "num_gpus",
 )
+_BACKEND_FLAGS = ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
+"""Flags that become the judge's ``backend_options``."""
 _RUN_FLAGS = (
     "challenge",
     "algorithm",
     "timeline",
     "backend",
     "device",
+    *_BACKEND_FLAGS,
     "seed",
     "out",
     "timesteps_ahead",
@@ -84,6 +88,23 @@ def _parser(*, add_help: bool = True) -> argparse.ArgumentParser:
         "--backend", help=f"inference backend of the judge: hf or vllm (default: {DEFAULT_BACKEND})"
     )
     parser.add_argument("--device", help="backend device: auto (default), cpu or cuda")
+    engine = parser.add_argument_group("backend settings (the judge's queries and evaluations)")
+    engine.add_argument(
+        "--dtype",
+        help="weights' dtype: auto (default: bfloat16 on CUDA, float32 on CPU), float32, bfloat16...",
+    )
+    engine.add_argument(
+        "--tensor-parallel-size", type=int, metavar="N", help="GPUs per model (vllm on CUDA; default: 1)"
+    )
+    engine.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        metavar="F",
+        help="share of each GPU's memory vLLM may take (default: 0.85)",
+    )
+    engine.add_argument(
+        "--max-model-len", type=int, metavar="N", help="context length cap (default: the model's)"
+    )
     parser.add_argument("--seed", type=int, help="run seed (default: 0)")
     parser.add_argument("--out", help="run directory (default: runs/<challenge>_<algorithm>_seed<N>_<time>)")
     parser.add_argument(
@@ -273,7 +294,13 @@ def _judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "model_dir": args.model_dir,
         "timesteps_ahead": args.timesteps_ahead,
     }
-    return {k: v for k, v in optional.items() if v is not None}
+    kwargs = {k: v for k, v in optional.items() if v is not None}
+    engine = {name: getattr(args, name) for name in _BACKEND_FLAGS if getattr(args, name) is not None}
+    if engine:
+        from progressgym.backends import check_backend_settings
+
+        kwargs["backend_options"] = check_backend_settings(engine)
+    return kwargs
 
 
 def _main(argv: list[str] | None) -> int:
@@ -307,11 +334,17 @@ def _main(argv: list[str] | None) -> int:
         load_run_config(root)
         completed_steps(root)
         result = resume_run(root, progress=progress)
-        print(summary(result, root))
+        if is_main_process():
+            print(summary(result, root))
         return 0
 
     if args.challenge is None:
         raise InvalidInput("--challenge is required (follow, predict or coevolve; see --list)")
+    if args.out is None and is_distributed():
+        raise InvalidInput(
+            f"a run under {world_size()} processes (accelerate launch, torchrun) needs --out: the run "
+            "directory they share"
+        )
     spec = challenge_spec(args.challenge)
     kwargs = _judge_kwargs(args)
     if (
@@ -328,7 +361,8 @@ def _main(argv: list[str] | None) -> int:
         raise InvalidInput(f"{out} already exists; resume it with --resume {out} or choose another --out")
 
     result = run_episode(judge, examinee, seed=seed, run_dir=out, algorithm=algorithm, progress=progress)
-    print(summary(result, out))
+    if is_main_process():
+        print(summary(result, out))
     return 0
 
 
@@ -336,6 +370,11 @@ def _grid(args: argparse.Namespace, progress: bool) -> int:
     """``--grid``: run a grid (or ``--resume`` one) and print its table; exit status 1 if a cell failed."""
     from progressgym import grid
 
+    if is_distributed():
+        raise InvalidInput(
+            f"--grid starts one process per cell itself; run it once, not under {world_size()} processes "
+            "(accelerate launch, torchrun)"
+        )
     single = [f for f in ("challenge", "algorithm", "seed") if getattr(args, f) is not None]
     if single:
         raise InvalidInput(f"--grid takes --{single[0]}s (a comma-separated list), not --{single[0]}")

@@ -24,7 +24,7 @@ from progressgym.grid import (  # noqa: E402
     read_manifest,
 )
 from progressgym.log import read_result  # noqa: E402
-from progressgym.run import main  # noqa: E402
+from progressgym.run import _judge_kwargs, _parse, main  # noqa: E402
 
 STATIC, ORACLE = "Follow-v0_static_seed0", "Follow-v0_oracle_seed0"
 
@@ -99,6 +99,16 @@ def test_cells_are_every_combination_in_a_fixed_order():
         "Follow-v0_oracle_seed2",
         "Follow-v0_oracle_seed0",
     ]
+
+
+def test_backend_flags_reach_every_cell():
+    argv = ["--tensor-parallel-size", "4", "--gpu-memory-utilization", "0.6", "--dtype", "bfloat16"]
+    settings = {"algorithms": ["static"], "challenges": ["follow"]}
+    settings["options"] = _judge_kwargs(_parse(["--grid", *argv])[0])
+    spec, _ = make_grid(settings)
+    expected = {"tensor_parallel_size": 4, "gpu_memory_utilization": 0.6, "dtype": "bfloat16"}
+    assert spec.judge_kwargs("Follow-v0") == {"backend_options": expected}
+    assert GridSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 
 def test_timesteps_ahead_goes_to_predict_only():
@@ -225,6 +235,10 @@ def test_bad_grid_input_is_one_line_exit_2_and_writes_nothing(case, empty_cwd, c
         (
             'algorithms = ["static"]\nchallenges = ["follow"]\n[algorithm_config.oracle]\nlr = 1\n',
             "not among the grid's algorithms",
+        ),
+        (
+            'algorithms = ["static"]\nchallenges = ["follow"]\n[options.backend_options]\ntp = 2\n',
+            "unknown backend option 'tp'",
         ),
     ],
 )

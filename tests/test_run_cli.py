@@ -57,6 +57,13 @@ BAD = {
     "missing run": (["--resume", "nowhere"], "run directory nowhere does not exist"),
     "not a run": (["--resume", "."], "is not a run directory"),
     "resume with flags": (["--resume", "x", "--seed", "3"], "drop --seed"),
+    "resume with backend flags": (["--resume", "x", "--dtype", "float32"], "drop --dtype"),
+    "bad dtype": (["--challenge", "follow", "--dtype", "fp8"], "dtype must be one of auto, float32"),
+    "no GPUs": (["--challenge", "follow", "--tensor-parallel-size", "0"], "tensor_parallel_size must be a"),
+    "too much memory": (
+        ["--challenge", "follow", "--gpu-memory-utilization", "1.5"],
+        "gpu_memory_utilization must be in (0, 1]",
+    ),
 }
 
 
@@ -195,3 +202,28 @@ def test_algorithm_config_flags_come_from_its_dataclass(judge_kwargs, tmp_path, 
     assert result["algorithm_config"] == {"scale": 2.5, "note": "hi", "verbose": True}
     assert main(["--resume", str(out), "--scale", "3"]) == 2
     assert "unrecognized arguments: --scale 3" in capsys.readouterr().err
+
+
+def test_backend_flags_reach_the_judge_and_its_backends(judge_kwargs, tmp_path, monkeypatch):
+    """--dtype & co. become the judge's backend_options: recorded, resumed, and handed to every backend."""
+    from progressgym.backends import BackendOptions
+    from progressgym.backends.hf import HFBackend
+
+    seen: list[BackendOptions] = []
+    original = HFBackend.__init__
+
+    def spy(self, model_path, options=None):
+        seen.append(options)
+        original(self, model_path, options)
+
+    monkeypatch.setattr(HFBackend, "__init__", spy)
+    monkeypatch.setenv("PROGRESSGYM_CACHE", str(tmp_path / "cache"))  # evaluations must build backends
+    out = tmp_path / "run"
+    flags = ["--dtype", "float32", "--max-model-len", "256", "--tensor-parallel-size", "1"]
+    argv = ["--challenge", "follow", "--algorithm", "lifelong-dpo", "--out", str(out), *flags]
+    assert main([*argv, *_args(judge_kwargs), "--max-items", "4"]) == 0
+    settings = {"dtype": "float32", "max_model_len": 256, "tensor_parallel_size": 1}
+    result = json.loads((out / "result.json").read_text())
+    assert result["challenge_kwargs"]["backend_options"] == settings
+    assert json.loads((out / "config.json").read_text())["challenge_kwargs"]["backend_options"] == settings
+    assert seen and all(o.dtype == "float32" and o.max_model_len == 256 for o in seen)

@@ -13,6 +13,7 @@ import importlib
 
 from progressgym._registry import did_you_mean
 from progressgym.backends.base import (
+    TUNABLE_SETTINGS,
     Backend,
     BackendOptions,
     Conversation,
@@ -20,6 +21,7 @@ from progressgym.backends.base import (
     Message,
     ScoreRequest,
     Usage,
+    check_backend_settings,
     user,
 )
 from progressgym.error import UnknownName
@@ -63,9 +65,11 @@ __all__ = [
     "GenerateRequest",
     "Message",
     "ScoreRequest",
+    "TUNABLE_SETTINGS",
     "Usage",
     "backend_class",
     "backend_names",
+    "check_backend_settings",
     "make_backend",
     "user",
 ]

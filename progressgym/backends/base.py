@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
+
+from progressgym.error import InvalidInput
 
 Role = Literal["system", "user", "assistant"]
 
@@ -131,6 +133,46 @@ class BackendOptions:
     gpu_memory_utilization: float = 0.85
     max_model_len: int | None = None
     extra: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+
+
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+
+
+TUNABLE_SETTINGS: tuple[str, ...] = (
+    "dtype",
+    "batch_size",
+    "tensor_parallel_size",
+    "gpu_memory_utilization",
+    "max_model_len",
+)
+"""The :class:`BackendOptions` fields a judge or the run command may set (device and seed are set apart)."""
+
+
+def check_backend_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate backend settings given by name (a judge's ``backend_options``) and return them as a dict.
+
+    Raises:
+        InvalidInput: for an unknown name (with the known ones) or a value of the wrong type or range.
+    """
+    if settings is not None and not isinstance(settings, Mapping):
+        raise InvalidInput(f"backend options must be a table of name = value, got {settings!r}")
+    checked: dict[str, Any] = {}
+    for name, value in (settings or {}).items():
+        if name not in TUNABLE_SETTINGS:
+            raise InvalidInput(f"unknown backend option {name!r}; known: {', '.join(TUNABLE_SETTINGS)}")
+        if name == "dtype":
+            if value not in DTYPES:
+                raise InvalidInput(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}")
+        elif name == "gpu_memory_utilization":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise InvalidInput(f"gpu_memory_utilization must be in (0, 1], got {value!r}")
+            value = float(value)
+        elif (value is not None or name != "max_model_len") and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise InvalidInput(f"{name} must be a positive integer, got {value!r}")
+        checked[name] = value
+    return checked
 
 
 class Backend(abc.ABC):

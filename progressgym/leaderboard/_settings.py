@@ -9,7 +9,9 @@ from typing import Any
 from progressgym.core import Judge
 from progressgym.registration import ChallengeSpec
 
-UNSCORED = frozenset({"timeline", "backend", "device", "model_dir", "bank_path", "progress"})
+UNSCORED = frozenset(
+    {"timeline", "backend", "device", "backend_options", "model_dir", "bank_path", "progress"}
+)
 """Judge arguments that do not change what is scored (the timeline and backend are shown on their own)."""
 
 
