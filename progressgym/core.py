@@ -372,7 +372,8 @@ class Judge:
     Args:
         timeline: The timeline name (default ``mini``).
         backend: Inference backend for queries and evaluations: ``hf`` or ``vllm``.
-        device: Backend device: ``auto``, ``cpu`` or ``cuda``.
+        device: Backend device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (under a multi-process launch,
+            ``auto`` and ``cuda`` give each process its own GPU with the ``hf`` backend).
         backend_options: Further backend settings by name, for queries and evaluations alike: ``dtype``,
             ``batch_size``, ``tensor_parallel_size``, ``gpu_memory_utilization``, ``max_model_len`` (see
             :class:`~progressgym.backends.BackendOptions`). Cached vectors do not depend on them.
@@ -424,9 +425,9 @@ class Judge:
         self.device = device
         from progressgym._distributed import rank_device
 
-        self.backend_device = rank_device(device)
+        self.backend_device = rank_device(device) if backend == "hf" else device
         """The device of this process's backends: ``device``, or under a multi-process launch on CUDA
-        machines this process's own GPU (``cuda:LOCAL_RANK``)."""
+        machines this process's own GPU (``cuda:LOCAL_RANK``; ``hf`` backend)."""
         self.backend_settings = check_backend_settings(backend_options)
         self.query_budget = None if query_budget is None else int(query_budget)
         self.bank = bank
@@ -604,7 +605,9 @@ class Judge:
             scenarios=self.elicitation_scenarios,
             backend=self.backend,
             options=BackendOptions(
-                device=self.backend_device, seed=derive_seed(self.seed, "queries", step), **self.backend_settings
+                device=self.backend_device,
+                seed=derive_seed(self.seed, "queries", step),
+                **self.backend_settings,
             ),
             reveal=lambda: self.target_model(step),
         )

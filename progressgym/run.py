@@ -13,6 +13,10 @@ Examples::
 
 Defaults run on a CPU without network: the ``mini`` timeline, the ``hf`` backend. Every argument is checked
 before the run directory is created; a bad one is reported on one line with exit status 2.
+
+Data-parallel training: ``accelerate launch --num_processes 4 -m progressgym.run --challenge follow
+--algorithm lifelong-dpo --out runs/follow-dp`` runs the same run in 4 processes that train together; the
+main process alone writes the run directory, which ``--out`` must name (see :mod:`progressgym._distributed`).
 """
 
 from __future__ import annotations

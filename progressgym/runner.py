@@ -14,6 +14,11 @@ Run directory layout::
 Every file is written to a temporary file and renamed into place. A run killed at any moment and resumed
 with :func:`resume_run` continues after its last completed step (completed steps are never recomputed) and
 ends with the same result as an uninterrupted run: every seed derives from the run seed and the step index.
+
+Under a multi-process launch (``accelerate launch``, ``torchrun``: see :mod:`progressgym._distributed`)
+every process runs the same episode in the same run directory, and only the main process writes its files.
+The processes meet once, after each has read the directory and before anything is written to it; the
+trainers meet again whenever a model is saved.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from progressgym._distributed import is_distributed, is_main_process, wait_for_everyone, world_size
 from progressgym._paths import atomic_write_text
 from progressgym.core import Examinee, ExamineeFailed, Judge
 from progressgym.error import Error, InvalidInput
@@ -69,6 +75,9 @@ def run_episode(
     already completed in it; without one, the examinee and judge work in a temporary directory that is
     removed at the end.
 
+    Under a multi-process launch every process calls this with the same arguments; only the main process
+    writes to ``run_dir``.
+
     Args:
         judge: The challenge (see :func:`progressgym.registration.make_judge`).
         examinee: The algorithm, freshly constructed.
@@ -83,19 +92,30 @@ def run_episode(
     Raises:
         ExamineeFailed: when the examinee raises or returns something that is not a model directory; the
             completed steps are kept.
+        InvalidInput: under a multi-process launch without ``run_dir``.
     """
     name = algorithm or examinee.name or type(examinee).__name__
+    if run_dir is None and is_distributed():
+        raise InvalidInput(
+            f"a run under {world_size()} processes needs a run directory they share (run_dir, or --out)"
+        )
+    main = is_main_process()
     with _directory(run_dir) as root:
         config_path = root / CONFIG
-        if config_path.exists():
-            config = load_run_config(root)
-            _check_same_run(config, judge, name, seed)
-        else:
-            config = make_run_config(judge, name, examinee.config, seed)
-            write_model(config_path, config)
-
+        existing = load_run_config(root) if config_path.exists() else None
+        if existing is not None:
+            _check_same_run(existing, judge, name, seed)
         # Where the run stands: a fresh start, or after its last completed step.
         done = completed_steps(root)
+        # Every process has seen the directory as it was before the main process writes to it.
+        wait_for_everyone()
+        if existing is not None:
+            config = existing
+        else:
+            config = make_run_config(judge, name, examinee.config, seed)
+            if main:
+                write_model(config_path, config)
+
         judge.reset(seed=seed, workdir=root / "judge")
         (root / "examinee").mkdir(parents=True, exist_ok=True)
         examinee.reset(initial_model=judge.initial_model(), workdir=root / "examinee", seed=seed)
@@ -103,7 +123,7 @@ def run_episode(
             judge.restore([c.record for c in done], done[-1].judge_state)
             examinee.load_state_dict(done[-1].examinee_state)
 
-        bar = _progress_bar(judge, initial=len(done), enabled=progress)
+        bar = _progress_bar(judge, initial=len(done), enabled=progress and main)
         try:
             for step in range(len(done), judge.n_steps):
                 # 1. The examinee learns from the present's human model and hands back its model.
@@ -133,7 +153,8 @@ def run_episode(
                 checkpoint = StepCheckpoint(
                     record=record, examinee_state=examinee.state_dict(), judge_state=judge.state_dict()
                 )
-                write_model(step_path(root, step), checkpoint)
+                if main:
+                    write_model(step_path(root, step), checkpoint)
                 bar.update(1)
         finally:
             bar.close()
@@ -141,9 +162,10 @@ def run_episode(
 
         # result.json comes last: it marks the run as finished.
         result = build_result(judge, config, examinee)
-        if run_dir is not None:
-            _write_outputs(result, root)
-        write_result(root / RESULT, result)
+        if main:
+            if run_dir is not None:
+                _write_outputs(result, root)
+            write_result(root / RESULT, result)
         return result
 
 
@@ -161,7 +183,7 @@ def resume_run(run_dir: str | Path, *, progress: bool = False) -> RunResult:
     config = load_run_config(root)
     if (root / RESULT).exists():
         result = read_result(root / RESULT)
-        if not (root / TRAJECTORY).exists():
+        if not (root / TRAJECTORY).exists() and is_main_process():
             _write_outputs(result, root)
         return result
     completed_steps(root)  # fail early on damaged step files
@@ -328,8 +350,9 @@ def _failure(root: Path, name: str, judge: Judge, step: int, exc: BaseException)
     )
     if isinstance(exc, Error) and not isinstance(exc, ExamineeFailed):
         message = f"algorithm {name!r} failed at step {step + 1}/{judge.n_steps} (C{century:03d}): {detail}"
-    with contextlib.suppress(OSError):
-        atomic_write_text(root / ERROR_LOG, "".join(traceback.format_exception(exc)))
+    if is_main_process():
+        with contextlib.suppress(OSError):
+            atomic_write_text(root / ERROR_LOG, "".join(traceback.format_exception(exc)))
     return ExamineeFailed(message)
 
 

@@ -308,10 +308,11 @@ def sample_without_replacement(logps: Sequence[float], k: int, rng: random.Rando
 @contextmanager
 def model_backend(model: ModelRef, settings: Any, seed: int) -> Iterator[Backend]:
     """The examinee's own model behind the ``hf`` backend (for drafting and self-generated answers)."""
+    from progressgym._distributed import rank_device
     from progressgym.algorithms._training import torch_threads, use_cpu
     from progressgym.backends import BackendOptions, make_backend
 
-    device = "cpu" if use_cpu(settings.device) else "cuda"
+    device = "cpu" if use_cpu(settings.device) else rank_device("cuda")
     with torch_threads(settings.threads):
         backend = make_backend("hf", model.path, BackendOptions(device=device, seed=seed))
         try:

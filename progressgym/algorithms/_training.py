@@ -433,23 +433,36 @@ def torch_threads(threads: int) -> Iterator[None]:
 def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
     """A scratch directory beside ``out_dir`` and the path to save the model into; renamed into place on success.
 
+    Under a multi-process launch every process gets its own scratch directory, only the main process saves
+    (see :func:`_save`) and renames the model into place, and on success every process waits there until it
+    has, so all of them find the model in ``out_dir`` afterwards.
+
     Yields:
         ``(scratch, staged)``: trainer files go to ``scratch``, the finished model to ``staged``.
     """
+    from progressgym._distributed import is_main_process, wait_for_everyone
+
     target = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         staged = scratch / "model"
         yield scratch, staged
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staged, target)
+        if is_main_process():
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staged, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    wait_for_everyone()
 
 
 def _save(model: Any, tokenizer: Any, staged: Path) -> None:
+    """Save a trained model (LoRA adapters merged) and its tokenizer to ``staged``: on the main process only."""
+    from progressgym._distributed import is_main_process
+
+    if not is_main_process():
+        return
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     model.save_pretrained(staged, safe_serialization=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from progressgym._distributed import is_main_process, wait_for_everyone
 from progressgym.algorithms._config import _help, _preset_field
 from progressgym.algorithms._judged import (
     JUDGED_FULL,
@@ -250,7 +251,7 @@ class GPOExaminee(JudgedExaminee):
                 threads=s.threads,
             )
             rows_total += len(rows)
-            if policy is not start and policy.path != str(out):
+            if policy is not start and policy.path != str(out) and is_main_process():
                 import shutil
 
                 shutil.rmtree(policy.path, ignore_errors=True)
@@ -264,9 +265,11 @@ class GPOExaminee(JudgedExaminee):
         if Path(policy.path) != out:
             import shutil
 
-            if out.exists():
-                shutil.rmtree(out)
-            Path(policy.path).rename(out)
+            if is_main_process():
+                if out.exists():
+                    shutil.rmtree(out)
+                Path(policy.path).rename(out)
+            wait_for_everyone()
         return True
 
     # -------------------------------------------------------------------------------------------- steps

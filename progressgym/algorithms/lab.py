@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from progressgym._distributed import is_main_process, wait_for_everyone
 from progressgym.algorithms._config import _help, _preset_field
 from progressgym.algorithms._judged import (
     JUDGED_FULL,
@@ -258,15 +259,18 @@ class LABExaminee(JudgedExaminee):
             if model is not start:
                 import shutil
 
-                if out.exists():
-                    shutil.rmtree(out)
-                phase1.rename(out)
+                if is_main_process():
+                    if out.exists():
+                        shutil.rmtree(out)
+                    phase1.rename(out)
+                wait_for_everyone()
                 return True
             return False
         finally:
             import shutil
 
-            shutil.rmtree(phase1, ignore_errors=True)
+            if is_main_process():
+                shutil.rmtree(phase1, ignore_errors=True)
 
     # --------------------------------------------------------------------------------------- teaching
 

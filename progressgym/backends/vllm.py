@@ -53,7 +53,7 @@ class VLLMBackend(Backend):
     def __init__(self, model_path: str, options: BackendOptions | None = None) -> None:
         super().__init__(model_path, options)
         opts = self.options
-        self.on_cuda = opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available())
+        self.on_cuda = opts.device.startswith("cuda") or (opts.device == "auto" and torch.cuda.is_available())
         if not self.on_cuda:
             for key, value in CPU_ENVIRONMENT.items():
                 os.environ.setdefault(key, value)

@@ -104,8 +104,9 @@ def fine_tune(
     """Supervised fine-tuning (TRL ``SFTTrainer``) of a model on (question, answer) pairs; full parameters.
 
     The result is written to a temporary sibling of ``out_dir`` and renamed into place, so ``out_dir`` holds
-    either nothing or a complete model. Training is seeded and single-process: the same inputs give the
-    same weights.
+    either nothing or a complete model. Training is seeded: the same inputs give the same weights. Under a
+    multi-process launch the training is data-parallel, the main process alone saves the model, and every
+    process returns once it is in place.
 
     Args:
         model_path: The model to start from.
@@ -130,6 +131,8 @@ def fine_tune(
         raise DependencyNotInstalled(
             f"fine-tuning needs trl ({exc.name} is missing): pip install 'progressgym[train]'"
         ) from None
+
+    from progressgym._distributed import is_main_process, wait_for_everyone
 
     target = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -177,14 +180,16 @@ def fine_tune(
         for callback in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(callback)
         trainer.train()
-        staged = scratch / "model"
-        model.save_pretrained(staged)
-        tokenizer.save_pretrained(staged)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staged, target)
+        if is_main_process():
+            staged = scratch / "model"
+            model.save_pretrained(staged)
+            tokenizer.save_pretrained(staged)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staged, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    wait_for_everyone()
     return target
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from progressgym._distributed import is_main_process
 from progressgym.core import Judge, derive_seed
 from progressgym.error import InvalidInput
 from progressgym.judges._common import fine_tune, generate_answers, suffix_max_similarity
@@ -108,7 +109,7 @@ class CoevolveJudge(Judge):
             self.century_model(t).path,
             prompts,
             max_new_tokens=self.answer_tokens,
-            device=self.device,
+            device=self.backend_device,
             seed=derive_seed(self.seed, "history-answers", step),
         )
         influence, _ = generate_answers(
@@ -116,7 +117,7 @@ class CoevolveJudge(Judge):
             model.path,
             prompts,
             max_new_tokens=self.answer_tokens,
-            device=self.device,
+            device=self.backend_device,
             seed=derive_seed(self.seed, "influence-answers", step),
         )
         proxies = self.workdir / "proxy"
@@ -142,7 +143,8 @@ class CoevolveJudge(Judge):
         )
         import shutil
 
-        shutil.rmtree(midway, ignore_errors=True)
+        if is_main_process():
+            shutil.rmtree(midway, ignore_errors=True)
         self._compute.training_examples += round(len(prompts) * (self.history_epochs + self.influence_epochs))
         self._proxy = ModelRef.from_path(updated, name=f"proxy:{code}")
         proxy_vector = self.vector(self._proxy)
