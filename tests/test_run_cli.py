@@ -128,18 +128,7 @@ def test_list_names_everything_and_labels_the_oracle(capsys):
 
 
 def _args(judge_kwargs, *extra):
-    return [
-        "--timeline",
-        judge_kwargs["timeline"],
-        "--bank",
-        judge_kwargs["bank"],
-        "--eval-format",
-        "label",
-        "--device",
-        "cpu",
-        "--no-progress",
-        *extra,
-    ]
+    return [*pg_testkit.cli_flags(judge_kwargs), *extra]
 
 
 def test_a_run_prints_the_summary_and_fills_the_run_directory(judge_kwargs, tmp_path, capsys):

@@ -189,3 +189,17 @@ def test_timelines(use_pg_cache: Path) -> Iterator[tuple[str, str]]:
 def judge_kwargs(test_timelines: tuple[str, str], test_bank: Path) -> dict[str, Any]:
     """Judge arguments for quick tests: the three-century timeline, the small bank, label questions, CPU."""
     return {"timeline": SHORT_TIMELINE, "bank": str(test_bank), "eval_formats": ["label"], "device": "cpu"}
+
+
+def cli_flags(judge_kwargs: dict[str, Any], *, progress: bool = False) -> list[str]:
+    """The run command's flags for the quick-test judge (``judge_kwargs``): timeline, bank, label questions, CPU."""
+    flags = [
+        "--timeline",
+        judge_kwargs["timeline"],
+        "--bank",
+        str(judge_kwargs["bank"]),
+        "--eval-format",
+        "label",
+    ]
+    flags += ["--device", "cpu"]
+    return flags if progress else [*flags, "--no-progress"]

@@ -1,6 +1,7 @@
 import runpy
 from pathlib import Path
 
+import pg_testkit
 import pytest
 
 from progressgym import registration
@@ -9,16 +10,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _args(judge_kwargs):
-    return [
-        "--timeline",
-        judge_kwargs["timeline"],
-        "--bank",
-        judge_kwargs["bank"],
-        "--eval-format",
-        "label",
-        "--device",
-        "cpu",
-    ]
+    return pg_testkit.cli_flags(judge_kwargs, progress=True)
 
 
 def test_custom_judge_example_runs(judge_kwargs, capsys):

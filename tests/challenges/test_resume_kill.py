@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pg_testkit import cli_command, cli_env, run_cli
+from pg_testkit import cli_command, cli_env, cli_flags, run_cli
 
 from progressgym.log import read_result
 
@@ -25,15 +25,7 @@ def _args(judge_kwargs, out: Path, *extra: str) -> list[str]:
         "5",
         "--out",
         str(out),
-        "--timeline",
-        judge_kwargs["timeline"],
-        "--bank",
-        judge_kwargs["bank"],
-        "--eval-format",
-        "label",
-        "--device",
-        "cpu",
-        "--no-progress",
+        *cli_flags(judge_kwargs),
         *extra,
     ]
 
