@@ -381,6 +381,7 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             "rm_grad_accum": 1,
             "rl_trainer": "rloo",
             "rollouts": "generate",
+            "draw_floor": 0.0,
             "rl_learning_rate": 1e-6,
             "rl_lr_scheduler": "polynomial",
             "rl_warmup_ratio": 0.075,
@@ -405,6 +406,7 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             # The mini models score answers but cannot write them: RL draws among each question's answers.
             "rl_trainer": "grpo",
             "rollouts": "candidates",
+            "draw_floor": 0.0,
             "rl_learning_rate": 1e-2,
             "rl_lr_scheduler": "constant",
             "rl_warmup_ratio": 0.0,
@@ -430,6 +432,10 @@ class RLHFAlgorithmConfig(PreferenceConfig):
         "where RL completions come from: generate (free sampling) or candidates (drawn among each question's "
         "answers by the policy's own probabilities; for models that score but cannot write; grpo only)"
     )
+    draw_floor: float | None = _preset_field(
+        "rollouts=candidates: least probability of drawing each answer (uniform exploration mixed in, so a "
+        "decisive policy's groups still hold different answers)"
+    )
     rl_learning_rate: float | None = _preset_field("policy learning rate during RL")
     rl_lr_scheduler: str | None = _preset_field("policy learning-rate schedule during RL")
     rl_warmup_ratio: float | None = _preset_field("share of RL steps spent warming up")
@@ -451,6 +457,8 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             )
         if self.max_completion_length is not None and self.max_completion_length < 1:
             raise InvalidInput("max_completion_length must be >= 1")
+        if self.draw_floor is not None and not 0.0 <= self.draw_floor <= 0.5:
+            raise InvalidInput(f"draw_floor must be in [0, 0.5], got {self.draw_floor}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -606,6 +606,8 @@ class RolloutSettings:
         kl_coef: Weight of the KL penalty to the starting policy (TRL's ``beta``).
         source: ``generate`` (free text from transformers ``generate``) or ``candidates`` (each completion
             drawn among the prompt's candidate answers with the policy's own probabilities; GRPO only).
+        draw_floor: With ``candidates``: the least probability of drawing any one answer (see
+            :func:`candidate_rollout`).
     """
 
     trainer: str
@@ -615,6 +617,7 @@ class RolloutSettings:
     top_p: float
     kl_coef: float
     source: str = "generate"
+    draw_floor: float = 0.0
 
 
 ROLLOUT_SOURCES: tuple[str, ...] = ("generate", "candidates")
@@ -637,7 +640,9 @@ def _completion_ids(
     return completion
 
 
-def candidate_rollout(candidates: Mapping[str, Sequence[str]], *, temperature: float, seed: int) -> Any:
+def candidate_rollout(
+    candidates: Mapping[str, Sequence[str]], *, temperature: float, seed: int, floor: float = 0.0
+) -> Any:
     """A TRL ``rollout_func`` that draws each completion among its prompt's candidate answers.
 
     Answer ``i`` is drawn with probability proportional to ``exp(log p_policy(answer_i | prompt) / temperature)``,
@@ -646,9 +651,15 @@ def candidate_rollout(candidates: Mapping[str, Sequence[str]], *, temperature: f
     leaves GRPO no difference to learn from). This is RL for models that score answers but cannot write
     them (the ``mini`` timeline's), where free sampling gives noise that no reward model can rank.
 
+    ``floor`` mixes in uniform exploration: with K answers, each is drawn with probability
+    ``floor + (1 - K * floor) * p_i``, so no answer falls below ``floor``. A policy that has grown decisive
+    (after a few centuries of training, most answers' log-likelihoods differ by tens of nats) would otherwise
+    draw the same answer for a whole group, and a group without two different answers teaches GRPO nothing.
+
     Args:
         candidates: The candidate answers of each prompt, by the text of the prompt's last message.
         temperature: Temperature of the draw over whole answers' log-likelihoods.
+        floor: Least probability of each answer (at most 1 / K for K answers; 0: none).
         seed: Seed of the draws (each call draws from its own derived generator).
     """
     import torch
@@ -668,7 +679,9 @@ def candidate_rollout(candidates: Mapping[str, Sequence[str]], *, temperature: f
             for messages in prompts:
                 key = messages[-1]["content"]
                 if key not in scored:
-                    scored[key] = _score_candidates(model, tokenizer, messages, candidates[key], temperature)
+                    scored[key] = _score_candidates(
+                        model, tokenizer, messages, candidates[key], temperature, floor
+                    )
                 prompt_ids, completions, token_logps, probs = scored[key]
                 index = int(torch.multinomial(probs, 1, generator=generator))
                 out["prompt_ids"].append(prompt_ids)
@@ -682,7 +695,12 @@ def candidate_rollout(candidates: Mapping[str, Sequence[str]], *, temperature: f
 
 
 def _score_candidates(
-    model: Any, tokenizer: Any, messages: list[dict[str, str]], answers: Sequence[str], temperature: float
+    model: Any,
+    tokenizer: Any,
+    messages: list[dict[str, str]],
+    answers: Sequence[str],
+    temperature: float,
+    floor: float = 0.0,
 ) -> tuple[list[int], list[list[int]], list[list[float]], Any]:
     """Prompt ids, each answer's completion ids and per-token log-probabilities, and the draw probabilities."""
     import torch
@@ -700,7 +718,9 @@ def _score_candidates(
             logps = torch.log_softmax(logits, dim=-1).gather(1, ids[0, len(prompt_ids) :, None])[:, 0]
             token_logps.append([float(v) for v in logps])
     totals = torch.tensor([sum(v) for v in token_logps])
-    return prompt_ids, completions, token_logps, torch.softmax(totals / temperature, dim=0)
+    share = min(floor, 1.0 / len(answers))
+    probs = share + (1.0 - share * len(answers)) * torch.softmax(totals / temperature, dim=0)
+    return prompt_ids, completions, token_logps, probs
 
 
 def train_policy_rl(
@@ -781,7 +801,9 @@ def train_policy_rl(
             # TRL marks rollout_func experimental and warns at every trainer; the choice is deliberate here.
             os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
             table = {p["prompt"][-1]["content"]: list(p["candidates"]) for p in prompts}
-            extra["rollout_func"] = candidate_rollout(table, temperature=rollout.temperature, seed=seed)
+            extra["rollout_func"] = candidate_rollout(
+                table, temperature=rollout.temperature, seed=seed, floor=rollout.draw_floor
+            )
         trainer = trainer_cls(
             model=str(model_path),
             reward_funcs=str(reward_model_path),

@@ -70,6 +70,7 @@ class RLHFTraining(PreferenceExaminee):
                     top_p=s.top_p,
                     kl_coef=s.kl_coef,
                     source=s.rollouts,
+                    draw_floor=s.draw_floor,
                 ),
                 seed=purpose_seed(seed, "policy"),
                 device=s.device,

@@ -38,10 +38,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return SimpleNamespace(path=path, tokenizer=tokenizer, trainer=trainer)
 
 
-def _draw(tiny: Any, prompts: list[Any], *, temperature: float, seed: int) -> list[str]:
+def _draw(tiny: Any, prompts: list[Any], *, temperature: float, seed: int, floor: float = 0.0) -> list[str]:
     rows = rl_prompts([SCENARIO], ("open", "repeat"), orders="one", seed=0)
     table = {r["prompt"][-1]["content"]: r["candidates"] for r in rows}
-    out = candidate_rollout(table, temperature=temperature, seed=seed)(prompts, tiny.trainer)
+    out = candidate_rollout(table, temperature=temperature, seed=seed, floor=floor)(prompts, tiny.trainer)
     assert len(out["prompt_ids"]) == len(out["completion_ids"]) == len(out["logprobs"]) == len(prompts)
     for completion, logps in zip(out["completion_ids"], out["logprobs"], strict=True):
         assert completion[-1] == tiny.tokenizer.eos_token_id and len(logps) == len(completion)
@@ -69,6 +69,17 @@ def test_draws_are_candidates_seeded_and_follow_the_temperature(tiny: Any) -> No
     assert 60 < flat.count(SCENARIO.actions[0]) < 140  # close to uniform
     assert _draw(tiny, prompts, temperature=1000.0, seed=1) == flat
     assert _draw(tiny, prompts, temperature=1000.0, seed=2) != flat
+
+
+def test_a_draw_floor_keeps_every_answer_in_a_decisive_policys_draws(tiny: Any) -> None:
+    rows = rl_prompts([SCENARIO], ("open", "repeat"), orders="one", seed=0)
+    prompts = [rows[0]["prompt"]] * 400
+    greedy = _draw(tiny, prompts, temperature=0.05, seed=1)[0]
+    other = next(a for a in SCENARIO.actions if a != greedy)
+    floored = _draw(tiny, prompts, temperature=0.05, seed=1, floor=0.25)
+    assert 60 < floored.count(other) < 140  # 25% of 400, where no floor gives none
+    half = _draw(tiny, prompts, temperature=0.05, seed=1, floor=0.5)
+    assert 160 < half.count(other) < 240  # a floor of 1/K is the uniform draw
 
 
 def test_candidate_rollouts_need_grpo(tiny: Any, tmp_path: Path) -> None:
