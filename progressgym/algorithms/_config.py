@@ -406,12 +406,14 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             # The mini models score answers but cannot write them: RL draws among each question's answers.
             "rl_trainer": "grpo",
             "rollouts": "candidates",
-            "draw_floor": 0.0,
+            # After a few centuries most answers' log-likelihoods differ by tens of nats: without a floor
+            # most groups would hold one answer only.
+            "draw_floor": 0.2,
             "rl_learning_rate": 1e-2,
             "rl_lr_scheduler": "constant",
             "rl_warmup_ratio": 0.0,
             "rl_epochs": 1.0,
-            "rl_batch_size": 8,
+            "rl_batch_size": 32,
             "rl_grad_accum": 1,
             "num_generations": 8,
             "max_completion_length": 48,
