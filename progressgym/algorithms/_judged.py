@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from progressgym.algorithms._config import PresetConfig, _check_positive, _help, _preset_field, timeline_of
-from progressgym.algorithms._training import OptimSettings
+from progressgym.algorithms._training import OptimSettings, format_prompts
 from progressgym.core import Examinee, JudgeInterface, StepInfo, derive_seed
 from progressgym.error import InvalidInput
 from progressgym.model_ref import ModelRef
@@ -353,7 +353,6 @@ def option_examples(
     Returns:
         ``(chat prompt, [answer per action])`` pairs.
     """
-    from progressgym.evaluation.prompts import scenario_prompts
     from progressgym.preference import scenario_query
 
     if orders not in ("all", "one"):
@@ -362,18 +361,7 @@ def option_examples(
     rows: list[tuple[list[dict[str, str]], list[str]]] = []
     if "open" in formats:
         rows.append(([{"role": "user", "content": scenario_query(scenario)}], [texts[a] for a in actions]))
-    evaluation_formats = [f for f in formats if f != "open"]
-    if not evaluation_formats:
-        return rows
-    prompts = scenario_prompts(scenario, formats=evaluation_formats)
-    if orders == "one":
-        if rng is None:
-            raise InvalidInput("orders='one' needs a random source")
-        by_format: dict[str, list[Any]] = {}
-        for prompt in prompts:
-            by_format.setdefault(prompt.format, []).append(prompt)
-        prompts = [group[rng.randrange(len(group))] for group in by_format.values()]
-    for prompt in prompts:
+    for prompt in format_prompts(scenario, formats, orders=orders, rng=rng):
         rows.append(([{"role": "user", "content": prompt.text}], [prompt.answer_for(a) for a in actions]))
     return rows
 

@@ -119,6 +119,32 @@ ORDER_MODES: tuple[str, ...] = ("all", "one")
 """``all``: every cyclic order of a format; ``one``: one order per format and copy, drawn from the step seed."""
 
 
+def format_prompts(
+    scenario: Scenario, formats: Sequence[str], *, orders: str = "all", rng: random.Random | None = None
+) -> list[Any]:
+    """A scenario's evaluation-format prompts among ``formats`` (``open`` is not one), format by format.
+
+    ``orders="all"`` gives every cyclic order of each format; ``orders="one"`` one per format, drawn from ``rng``.
+
+    Raises:
+        InvalidInput: for ``orders="one"`` without ``rng``.
+    """
+    from progressgym.evaluation.prompts import scenario_prompts
+
+    evaluation_formats = [f for f in formats if f != "open"]
+    if not evaluation_formats:
+        return []
+    prompts = scenario_prompts(scenario, formats=evaluation_formats)
+    if orders != "one":
+        return list(prompts)
+    if rng is None:
+        raise InvalidInput("orders='one' needs a random source")
+    by_format: dict[str, list[Any]] = {}
+    for prompt in prompts:
+        by_format.setdefault(prompt.format, []).append(prompt)
+    return [group[rng.randrange(len(group))] for group in by_format.values()]
+
+
 def pair_examples(
     pair: TrainingPair,
     scenario: Scenario,
@@ -137,7 +163,7 @@ def pair_examples(
             from ``rng``).
         rng: The random source for ``orders="one"``.
     """
-    from progressgym.evaluation.prompts import clean_option, scenario_prompts
+    from progressgym.evaluation.prompts import clean_option
     from progressgym.preference import scenario_query
 
     if orders not in ORDER_MODES:
@@ -151,18 +177,7 @@ def pair_examples(
                 "rejected": _message("assistant", clean_option(scenario.actions[pair.rejected])),
             }
         )
-    evaluation_formats = [f for f in formats if f != "open"]
-    if not evaluation_formats:
-        return rows
-    prompts = scenario_prompts(scenario, formats=evaluation_formats)
-    if orders == "one":
-        if rng is None:
-            raise InvalidInput("orders='one' needs a random source")
-        by_format: dict[str, list[Any]] = {}
-        for prompt in prompts:
-            by_format.setdefault(prompt.format, []).append(prompt)
-        prompts = [group[rng.randrange(len(group))] for group in by_format.values()]
-    for prompt in prompts:
+    for prompt in format_prompts(scenario, formats, orders=orders, rng=rng):
         rows.append(
             {
                 "prompt": _message("user", prompt.text),
@@ -221,14 +236,13 @@ def rl_prompts(
         orders: ``all`` (every cyclic order of each format) or ``one`` (one order per format, drawn from ``seed``).
         seed: Seed of the order draws.
     """
-    from progressgym.evaluation.prompts import clean_option, scenario_prompts
+    from progressgym.evaluation.prompts import clean_option
     from progressgym.preference import scenario_query
 
     if orders not in ORDER_MODES:
         raise InvalidInput(f"orders must be all or one, got {orders!r}")
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
-    evaluation_formats = [f for f in formats if f != "open"]
     for scenario in scenarios:
         if "open" in formats:
             rows.append(
@@ -237,17 +251,10 @@ def rl_prompts(
                     "candidates": [clean_option(action) for action in scenario.actions],
                 }
             )
-        if not evaluation_formats:
-            continue
-        by_format: dict[str, list[Any]] = {}
-        for prompt in scenario_prompts(scenario, formats=evaluation_formats):
-            by_format.setdefault(prompt.format, []).append(prompt)
-        for group in by_format.values():
-            chosen = group if orders == "all" else [group[rng.randrange(len(group))]]
-            rows.extend(
-                {"prompt": _message("user", prompt.text), "candidates": list(prompt.candidates)}
-                for prompt in chosen
-            )
+        rows.extend(
+            {"prompt": _message("user", prompt.text), "candidates": list(prompt.candidates)}
+            for prompt in format_prompts(scenario, formats, orders=orders, rng=rng)
+        )
     return rows
 
 
@@ -832,6 +839,7 @@ __all__ = [
     "TrainingPair",
     "candidate_rollout",
     "confidence_copies",
+    "format_prompts",
     "pair_examples",
     "pairs_from_records",
     "parse_formats",
