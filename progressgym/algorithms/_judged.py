@@ -34,9 +34,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from progressgym.algorithms._config import PresetConfig, _check_positive, _help, _preset_field, timeline_of
+from progressgym.algorithms._config import PresetConfig, _check_positive, _help, _preset_field
+from progressgym.algorithms._examinee import TrainedExaminee
 from progressgym.algorithms._training import OptimSettings, format_prompts
-from progressgym.core import Examinee, JudgeInterface, StepInfo, derive_seed
+from progressgym.core import JudgeInterface, StepInfo, derive_seed
 from progressgym.error import InvalidInput
 from progressgym.model_ref import ModelRef
 
@@ -163,48 +164,19 @@ def optim_of(settings: Any, prefix: str = "") -> OptimSettings:
     )
 
 
-class JudgedExaminee(Examinee):
-    """Base of the judge-taught algorithms: the step skeleton; subclasses implement :meth:`learn`.
-
-    Attributes:
-        config: The configuration as given (``auto``/``None`` fields allowed).
-        settings: The configuration resolved for the run's timeline (set by :meth:`reset`).
-        initial: The initial model.
-        log: Per step, what happened (counts, judge queries, seconds).
-    """
+class JudgedExaminee(TrainedExaminee):
+    """Base of the judge-taught algorithms: the step skeleton; subclasses implement :meth:`learn`."""
 
     config_cls: ClassVar[type[Any] | None] = JudgedConfig
-
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.settings: Any = self.config
-        self.initial: ModelRef | None = None
-        self.timeline: str | None = None
-        self.log: list[dict[str, Any]] = []
-
-    def reset(self, *, initial_model: ModelRef, workdir: Path, seed: int) -> None:
-        """Start from ``initial_model``; resolve the configuration's preset from its timeline."""
-        super().reset(initial_model=initial_model, workdir=workdir, seed=seed)
-        self.initial = initial_model
-        self.timeline = timeline_of(initial_model.name)
-        self.settings = self.config.resolved(self.timeline)
-        self.log = []
 
     def update(self, judge: JudgeInterface, step: StepInfo) -> ModelRef:
         """Learn from the judge, starting from the current (or initial) model; save to ``step-NNN``."""
         started = time.perf_counter()
         before = judge.usage.queries
-        start = self.initial if self.settings.independent else self.current_model
-        assert start is not None
-        out = self.workdir / f"step-{step.step:03d}"
+        start = self.step_start()
         entry: dict[str, Any] = {"step": step.step, "century": step.century}
-        trained = self.learn(judge, step, start, out, entry)
-        if trained:
-            self.model = ModelRef.from_path(
-                out, name=f"{self.name or type(self).__name__}/step-{step.step + 1}"
-            )
-        else:
-            self.model = start
+        trained = self.learn(judge, step, start, self.step_dir(step), entry)
+        self.adopt(step, start, trained=trained)
         entry["queries"] = judge.usage.queries - before
         entry["seconds"] = round(time.perf_counter() - started, 3)
         self.log.append(entry)
@@ -227,31 +199,7 @@ class JudgedExaminee(Examinee):
             Whether a model was written to ``out`` (``False``: nothing to learn, keep ``start``).
         """
 
-    def state_dict(self) -> dict[str, Any]:
-        """The current model, the per-step log and the resolved settings."""
-        state = super().state_dict()
-        state.update(log=[dict(e) for e in self.log], settings=dataclasses.asdict(self.settings))
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        super().load_state_dict(state)
-        self.log = [dict(e) for e in state.get("log", [])]
-
     # ------------------------------------------------------------------------------------------ helpers
-
-    def formats(self) -> tuple[str, ...]:
-        """The example formats of option answers."""
-        from progressgym.algorithms._training import parse_formats
-
-        return parse_formats(self.settings.formats)
-
-    def lora(self) -> Any:
-        """The :class:`~progressgym.algorithms._training.LoraSettings`, when LoRA is on."""
-        from progressgym.algorithms._training import LoraSettings
-
-        s = self.settings
-        return LoraSettings(r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout) if s.use_lora else None
 
     def scenarios(self, judge: JudgeInterface, step: StepInfo) -> list[Scenario]:
         """The step's elicitation scenarios: all of them, or a seeded sample of ``max_scenarios``."""

@@ -23,48 +23,37 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from progressgym.algorithms._config import PreferenceConfig, timeline_of
-from progressgym.algorithms._training import LoraSettings, OptimSettings, TrainingPair, pairs_from_records
-from progressgym.core import Examinee, JudgeInterface, StepInfo, derive_seed
+from progressgym.algorithms._config import PreferenceConfig
+from progressgym.algorithms._examinee import TrainedExaminee
+from progressgym.algorithms._training import OptimSettings, TrainingPair, pairs_from_records
+from progressgym.core import JudgeInterface, StepInfo, derive_seed
 from progressgym.elicitation import PreferenceRecord, elicit_preferences, preference_items
 from progressgym.error import InvalidInput
 from progressgym.evaluation.items import Scenario
 from progressgym.model_ref import ModelRef
 
 
-class PreferenceExaminee(Examinee):
+class PreferenceExaminee(TrainedExaminee):
     """Base of the baselines that learn from pairwise preferences elicited from the judge.
 
     Subclasses implement :meth:`train` (DPO or RLHF) and may override :meth:`training_pairs`.
 
     Attributes:
-        config: The configuration as given (``auto``/``None`` fields allowed).
-        settings: The configuration resolved for the run's timeline (set by :meth:`reset`).
-        initial: The initial model.
         history: Per step, each item's direction (``+1`` A, ``-1`` B, ``0`` missing), by item key.
-        log: Per step, what happened (counts, seconds).
     """
 
     config_cls: ClassVar[type[Any] | None] = PreferenceConfig
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
-        self.settings: Any = self.config
-        self.initial: ModelRef | None = None
-        self.timeline: str | None = None
         self.history: list[dict[str, int]] = []
-        self.log: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------------------ episode
 
     def reset(self, *, initial_model: ModelRef, workdir: Path, seed: int) -> None:
         """Start from ``initial_model``; resolve the configuration's preset from its timeline."""
         super().reset(initial_model=initial_model, workdir=workdir, seed=seed)
-        self.initial = initial_model
-        self.timeline = timeline_of(initial_model.name)
-        self.settings = self.config.resolved(self.timeline)
         self.history = []
-        self.log = []
 
     def update(self, judge: JudgeInterface, step: StepInfo) -> ModelRef:
         """Elicit, build training pairs, train from the current (or initial) model, save."""
@@ -86,9 +75,7 @@ class PreferenceExaminee(Examinee):
         self.history.append({r.key: r.direction for r in records})
         elicited = time.perf_counter()
         pairs, notes = self.training_pairs(records, step)
-        start = self.initial if settings.independent else self.current_model
-        assert start is not None
-        out = self.workdir / f"step-{step.step:03d}"
+        start = self.step_start()
         entry: dict[str, Any] = {
             "step": step.step,
             "century": step.century,
@@ -99,12 +86,8 @@ class PreferenceExaminee(Examinee):
         }
         if pairs:
             by_id = {s.id: s for s in scenarios}
-            entry.update(self.train(start, pairs, by_id, out, seed=step.seed))
-            self.model = ModelRef.from_path(
-                out, name=f"{self.name or type(self).__name__}/step-{step.step + 1}"
-            )
-        else:
-            self.model = start
+            entry.update(self.train(start, pairs, by_id, self.step_dir(step), seed=step.seed))
+        self.adopt(step, start, trained=bool(pairs))
         entry["elicit_seconds"] = round(elicited - started, 3)
         entry["train_seconds"] = round(time.perf_counter() - elicited, 3)
         self.log.append(entry)
@@ -142,31 +125,13 @@ class PreferenceExaminee(Examinee):
     def state_dict(self) -> dict[str, Any]:
         """The current model, the preference history, the per-step log and the resolved settings."""
         state = super().state_dict()
-        state.update(
-            history=[dict(h) for h in self.history],
-            log=[dict(e) for e in self.log],
-            settings=dataclasses.asdict(self.settings),
-        )
+        state.update(history=[dict(h) for h in self.history])
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         super().load_state_dict(state)
         self.history = [{str(k): int(v) for k, v in h.items()} for h in state.get("history", [])]
-        self.log = [dict(e) for e in state.get("log", [])]
-
-    # ------------------------------------------------------------------------------------------ helpers
-
-    def lora(self) -> LoraSettings | None:
-        """The LoRA settings, when LoRA is on."""
-        s = self.settings
-        return LoraSettings(r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout) if s.use_lora else None
-
-    def formats(self) -> tuple[str, ...]:
-        """The example formats."""
-        from progressgym.algorithms._training import parse_formats
-
-        return parse_formats(self.settings.formats)
 
 
 class ExtrapolatingMixin:
