@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +81,31 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically; see :func:`atomic_write_bytes`."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
+    """A scratch directory beside ``out_dir`` and a path to save a model into, renamed into place on success.
+
+    A failed block leaves ``out_dir`` as it was. Under a multi-process launch every process gets its own
+    scratch directory, only the main process is expected to save (and renames the model into place), and on
+    success every process waits until it has, so all of them find the model in ``out_dir`` afterwards.
+
+    Yields:
+        ``(scratch, staged)``: trainer files go to ``scratch``, the finished model to ``staged``.
+    """
+    from progressgym._distributed import is_main_process, wait_for_everyone
+
+    target = Path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        staged = scratch / "model"
+        yield scratch, staged
+        if is_main_process():
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staged, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    wait_for_everyone()

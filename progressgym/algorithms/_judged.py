@@ -407,27 +407,15 @@ def train_sft(
     Returns:
         ``out_dir``.
     """
-    from progressgym.algorithms._training import (
-        _common_args,
-        _import_trl,
-        _model_kwargs,
-        _quiet,
-        _save,
-        _tokenizer,
-        staged_output,
-        torch_threads,
-    )
+    from progressgym.algorithms._training import _common_args, _import_trl, _model_kwargs, training_run
 
     trl = _import_trl()
     import datasets
-    from transformers import set_seed
 
     if not rows:
         raise InvalidInput("SFT needs at least one example")
-    set_seed(seed)
-    tokenizer = _tokenizer(model_path)
-    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
+    with training_run(model_path, out_dir, seed=seed, threads=threads) as run:
+        args = _common_args(optim, out=run.scratch / "trainer", seed=seed, device=device, examples=len(rows))
         config = trl.SFTConfig(
             **args,
             max_length=optim.max_length,
@@ -438,12 +426,10 @@ def train_sft(
             model=str(model_path),
             args=config,
             train_dataset=datasets.Dataset.from_list([dict(r) for r in rows]),
-            processing_class=tokenizer,
+            processing_class=run.tokenizer,
             peft_config=peft_config,
         )
-        _quiet(trainer)
-        trainer.train()
-        _save(trainer.model, tokenizer, staged)
+        run.finish(trainer)
     return Path(out_dir)
 
 

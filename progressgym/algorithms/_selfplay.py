@@ -213,20 +213,10 @@ def train_sppo(
         lora: :class:`~progressgym.algorithms._training.LoraSettings` to train adapters (merged before saving).
         threads: Torch threads while training (0: torch's default).
     """
-    from progressgym.algorithms._training import (
-        _common_args,
-        _import_trl,
-        _model_kwargs,
-        _quiet,
-        _save,
-        _tokenizer,
-        staged_output,
-        torch_threads,
-    )
+    from progressgym.algorithms._training import _common_args, _import_trl, _model_kwargs, training_run
 
     trl = _import_trl()
     import datasets
-    from transformers import set_seed
 
     from progressgym.algorithms.losses import sppo_loss
 
@@ -261,10 +251,8 @@ def train_sppo(
             loss = sppo_loss(policy_w - ref_w, policy_l - ref_l, target_w, target_l).mean()
             return (loss, outputs) if return_outputs else loss
 
-    set_seed(seed)
-    tokenizer = _tokenizer(model_path)
-    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
+    with training_run(model_path, out_dir, seed=seed, threads=threads) as run:
+        args = _common_args(optim, out=run.scratch / "trainer", seed=seed, device=device, examples=len(rows))
         config = trl.DPOConfig(
             **args,
             optim=optimizer,
@@ -276,13 +264,11 @@ def train_sppo(
             model=str(model_path),
             args=config,
             train_dataset=datasets.Dataset.from_list([dict(r) for r in rows]),
-            processing_class=tokenizer,
+            processing_class=run.tokenizer,
             peft_config=lora_config(lora),
         )
         trainer.data_collator = _WithColumns(trainer.data_collator, targets)
-        _quiet(trainer)
-        trainer.train()
-        _save(trainer.model, tokenizer, staged)
+        run.finish(trainer)
     return Path(out_dir)
 
 

@@ -31,13 +31,12 @@ import contextlib
 import math
 import os
 import random
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from progressgym._paths import staged_output
 from progressgym.error import DependencyNotInstalled, InvalidInput
 
 if TYPE_CHECKING:
@@ -436,34 +435,6 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-@contextlib.contextmanager
-def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
-    """A scratch directory beside ``out_dir`` and the path to save the model into; renamed into place on success.
-
-    Under a multi-process launch every process gets its own scratch directory, only the main process saves
-    (see :func:`_save`) and renames the model into place, and on success every process waits there until it
-    has, so all of them find the model in ``out_dir`` afterwards.
-
-    Yields:
-        ``(scratch, staged)``: trainer files go to ``scratch``, the finished model to ``staged``.
-    """
-    from progressgym._distributed import is_main_process, wait_for_everyone
-
-    target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        staged = scratch / "model"
-        yield scratch, staged
-        if is_main_process():
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    wait_for_everyone()
-
-
 def _save(model: Any, tokenizer: Any, staged: Path) -> None:
     """Save a trained model (LoRA adapters merged) and its tokenizer to ``staged``: on the main process only."""
     from progressgym._distributed import is_main_process
@@ -481,6 +452,52 @@ def _quiet(trainer: Any) -> None:
 
     for callback in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(callback)
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One training run's workspace (see :func:`training_run`).
+
+    Attributes:
+        tokenizer: The start model's tokenizer (padding on the right), saved with the trained model.
+        scratch: A scratch directory for the trainer's own files.
+        staged: Where the trained model is saved before it is renamed into place.
+    """
+
+    tokenizer: Any
+    scratch: Path
+    staged: Path
+
+    def finish(self, trainer: Any) -> None:
+        """Train without progress printing, then save the trained model (LoRA merged) and the tokenizer."""
+        _quiet(trainer)
+        trainer.train()
+        _save(trainer.model, self.tokenizer, self.staged)
+
+
+@contextlib.contextmanager
+def training_run(
+    model_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, seed: int, threads: int
+) -> Iterator[TrainingRun]:
+    """What every trainer does around its TRL/transformers trainer: seed, tokenizer, threads, staged output.
+
+    The model reaches ``out_dir`` only if the block finishes (see :func:`staged_output`).
+
+    Args:
+        model_path: The model training starts from.
+        out_dir: Where the trained model goes (replaced if it exists).
+        seed: Seed of initialisation, data order and dropout (``transformers.set_seed``).
+        threads: Torch threads while training (0: torch's default).
+
+    Yields:
+        The run's :class:`TrainingRun`.
+    """
+    from transformers import set_seed
+
+    set_seed(seed)
+    tokenizer = _tokenizer(model_path)
+    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
+        yield TrainingRun(tokenizer, scratch, staged)
 
 
 def train_dpo(
@@ -517,15 +534,12 @@ def train_dpo(
     """
     trl = _import_trl()
     import datasets
-    from transformers import set_seed
 
     if not rows:
         raise InvalidInput("DPO needs at least one preference example")
-    set_seed(seed)
-    tokenizer = _tokenizer(model_path)
     losses, weights = (["sigmoid", "sft"], [1.0, sft_weight]) if sft_weight > 0 else (["sigmoid"], [1.0])
-    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
+    with training_run(model_path, out_dir, seed=seed, threads=threads) as run:
+        args = _common_args(optim, out=run.scratch / "trainer", seed=seed, device=device, examples=len(rows))
         config = trl.DPOConfig(
             **args,
             beta=beta,
@@ -538,12 +552,10 @@ def train_dpo(
             model=str(model_path),
             args=config,
             train_dataset=datasets.Dataset.from_list([dict(r) for r in rows]),
-            processing_class=tokenizer,
+            processing_class=run.tokenizer,
             peft_config=_lora_config(lora, "CAUSAL_LM"),
         )
-        _quiet(trainer)
-        trainer.train()
-        _save(trainer.model, tokenizer, staged)
+        run.finish(trainer)
     return Path(out_dir)
 
 
@@ -575,28 +587,23 @@ def train_reward_model(
     """
     trl = _import_trl()
     import datasets
-    from transformers import set_seed
 
     if not rows:
         raise InvalidInput("a reward model needs at least one preference example")
-    set_seed(seed)
-    tokenizer = _tokenizer(model_path)
-    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(rows))
+    with training_run(model_path, out_dir, seed=seed, threads=threads) as run:
+        args = _common_args(optim, out=run.scratch / "trainer", seed=seed, device=device, examples=len(rows))
         kwargs = _model_kwargs(device)
-        if tokenizer.pad_token_id is not None:
-            kwargs["pad_token_id"] = tokenizer.pad_token_id
+        if run.tokenizer.pad_token_id is not None:
+            kwargs["pad_token_id"] = run.tokenizer.pad_token_id
         config = trl.RewardConfig(**args, max_length=optim.max_length, model_init_kwargs=kwargs)
         trainer = trl.RewardTrainer(
             model=str(model_path),
             args=config,
             train_dataset=datasets.Dataset.from_list([dict(r) for r in rows]),
-            processing_class=tokenizer,
+            processing_class=run.tokenizer,
             peft_config=_lora_config(lora, "SEQ_CLS"),
         )
-        _quiet(trainer)
-        trainer.train()
-        _save(trainer.model, tokenizer, staged)
+        run.finish(trainer)
     return Path(out_dir)
 
 
@@ -766,7 +773,6 @@ def train_policy_rl(
     """
     trl = _import_trl()
     import datasets
-    from transformers import set_seed
 
     if not prompts:
         raise InvalidInput("RL needs at least one prompt")
@@ -779,13 +785,13 @@ def train_policy_rl(
     if rollout.source == "candidates" and rollout.trainer != "grpo":
         # TRL 1.16 lets only GRPOTrainer take a custom rollout function.
         raise InvalidInput("rollouts=candidates needs rl_trainer=grpo")
-    set_seed(seed)
-    tokenizer = _tokenizer(model_path)
-    tokenizer.padding_side = "left"
+    # Rollouts pad prompts on the left; the saved tokenizer keeps the start model's right padding.
+    rollout_tokenizer = _tokenizer(model_path)
+    rollout_tokenizer.padding_side = "left"
     reward_tokenizer = _tokenizer(reward_model_path)
     steps = _total_steps(len(prompts), optim)
-    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, steps=steps)
+    with training_run(model_path, out_dir, seed=seed, threads=threads) as run:
+        args = _common_args(optim, out=run.scratch / "trainer", seed=seed, device=device, steps=steps)
         args["per_device_train_batch_size"] = optim.batch_size * rollout.num_generations
         settings = dict(
             num_generations=rollout.num_generations,
@@ -816,15 +822,12 @@ def train_policy_rl(
             reward_funcs=str(reward_model_path),
             args=config,
             train_dataset=datasets.Dataset.from_list([{"prompt": p["prompt"]} for p in prompts]),
-            processing_class=tokenizer,
+            processing_class=rollout_tokenizer,
             reward_processing_classes=reward_tokenizer,
             peft_config=_lora_config(lora, "CAUSAL_LM"),
             **extra,
         )
-        _quiet(trainer)
-        trainer.train()
-        tokenizer.padding_side = "right"
-        _save(trainer.model, tokenizer, staged)
+        run.finish(trainer)
     return Path(out_dir)
 
 
@@ -845,8 +848,10 @@ __all__ = [
     "parse_formats",
     "preference_examples",
     "rl_prompts",
+    "TrainingRun",
     "staged_output",
     "torch_threads",
+    "training_run",
     "train_dpo",
     "train_policy_rl",
     "train_reward_model",

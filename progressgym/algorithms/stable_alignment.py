@@ -312,17 +312,13 @@ def train_stable_alignment(
         _common_args,
         _import_trl,
         _model_kwargs,
-        _quiet,
-        _save,
         _tokenizer,
-        staged_output,
-        torch_threads,
+        training_run,
     )
 
     _import_trl()  # quiets transformers' logging, and checks the training extra is installed
-    from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
+    from transformers import AutoModelForCausalLM, TrainingArguments
 
-    set_seed(seed)
     tokenizer = _tokenizer(model_path)
     encoded = []
     for row in rows:
@@ -340,8 +336,10 @@ def train_stable_alignment(
         )
     if not encoded:
         raise InvalidInput("Stable Alignment needs at least one rated example that fits max_length")
-    with torch_threads(threads), staged_output(out_dir) as (scratch, staged):
-        args = _common_args(optim, out=scratch / "trainer", seed=seed, device=device, examples=len(encoded))
+    with training_run(model_path, out_dir, seed=seed, threads=threads) as run:
+        args = _common_args(
+            optim, out=run.scratch / "trainer", seed=seed, device=device, examples=len(encoded)
+        )
         model: Any = AutoModelForCausalLM.from_pretrained(str(model_path), **_model_kwargs(device))
         peft_config = lora_config(lora)
         if peft_config is not None:
@@ -360,9 +358,7 @@ def train_stable_alignment(
             "ratio": float(ratio),
             "max_flow": bool(max_flow),
         }
-        _quiet(trainer)
-        trainer.train()
-        _save(trainer.model, tokenizer, staged)
+        run.finish(trainer)
     return Path(out_dir)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -132,10 +130,10 @@ def fine_tune(
             f"fine-tuning needs trl ({exc.name} is missing): pip install 'progressgym[train]'"
         ) from None
 
-    from progressgym._distributed import is_main_process, wait_for_everyone
+    from progressgym._distributed import is_main_process
+    from progressgym._paths import staged_output
 
     target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
     datasets.disable_progress_bars()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -155,8 +153,7 @@ def fine_tune(
             for q, a in pairs
         ]
     )
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with staged_output(target) as (scratch, staged):
         args = SFTConfig(
             output_dir=str(scratch / "trainer"),
             num_train_epochs=epochs,
@@ -181,15 +178,8 @@ def fine_tune(
             trainer.remove_callback(callback)
         trainer.train()
         if is_main_process():
-            staged = scratch / "model"
             model.save_pretrained(staged)
             tokenizer.save_pretrained(staged)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    wait_for_everyone()
     return target
 
 
