@@ -32,6 +32,20 @@ def builtin_challenges() -> list[str]:
     ]
 
 
+def challenge_ids(names: Sequence[str]) -> list[str]:
+    """The registered ids of challenges given by id or name (``follow`` -> ``Follow-v0``).
+
+    Run directories and submission files are named by the id, so ``follow`` and ``Follow-v0`` reuse (and
+    replace) the same files.
+
+    Raises:
+        UnknownName: for a name no challenge has.
+    """
+    from progressgym.registration import challenge_spec
+
+    return [challenge_spec(name).id for name in names]
+
+
 def builtin_algorithms() -> list[str]:
     """The names of progressgym's own algorithms."""
     from progressgym.algorithms import ALGORITHMS
@@ -85,7 +99,7 @@ def regenerate(
     from progressgym.leaderboard.site import build_site
     from progressgym.leaderboard.submission import write_submission
 
-    chosen_challenges = list(challenges or builtin_challenges())
+    chosen_challenges = challenge_ids(challenges) if challenges else builtin_challenges()
     chosen_algorithms = list(algorithms or builtin_algorithms())
     scratch = Path(tempfile.mkdtemp(prefix="progressgym-leaderboard-")) if work is None else work
     written: list[Path] = []
@@ -112,4 +126,4 @@ def regenerate(
     return written
 
 
-__all__ = ["builtin_algorithms", "builtin_challenges", "regenerate", "submission_name"]
+__all__ = ["builtin_algorithms", "builtin_challenges", "challenge_ids", "regenerate", "submission_name"]

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import leaderboard_synthetic as syn
+import pytest
 
 from progressgym.leaderboard.__main__ import checkout_leaderboard_dir, main
 from progressgym.leaderboard.submission import (
@@ -101,3 +102,13 @@ def test_import_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_regenerate_names_a_challenge_by_its_id_whatever_it_was_called():
+    from progressgym.error import UnknownName
+    from progressgym.leaderboard._regenerate import challenge_ids, submission_name
+
+    assert challenge_ids(["follow", "Follow-v0", "PREDICT"]) == ["Follow-v0", "Follow-v0", "Predict-v0"]
+    assert submission_name(*challenge_ids(["follow"]), "static", 0) == "follow-v0_static_seed0.json"
+    with pytest.raises(UnknownName, match="did you mean|Available"):
+        challenge_ids(["folow"])
