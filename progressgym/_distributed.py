@@ -50,9 +50,14 @@ def is_main_process() -> bool:
     return process_rank() == 0
 
 
+def _cpu_requested() -> bool:
+    """Whether the launch asked for CPUs only (``accelerate launch --cpu`` sets ``ACCELERATE_USE_CPU``)."""
+    return os.environ.get("ACCELERATE_USE_CPU", "").strip().lower() in ("1", "true", "yes")
+
+
 def _use_cpu() -> bool:
     """Whether the processes talk over the CPU (gloo): ``accelerate launch --cpu``, or no CUDA device."""
-    if os.environ.get("ACCELERATE_USE_CPU", "").strip().lower() in ("1", "true", "yes"):
+    if _cpu_requested():
         return True
     import torch
 
@@ -100,7 +105,7 @@ def rank_device(device: str) -> str:
     rank = local_rank()
     if device not in ("auto", "cuda") or rank is None or not is_distributed():
         return device
-    if device == "auto" and os.environ.get("ACCELERATE_USE_CPU", "").strip().lower() in ("1", "true", "yes"):
+    if device == "auto" and _cpu_requested():
         return device
     import torch
 

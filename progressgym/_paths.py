@@ -94,18 +94,27 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]
     Yields:
         ``(scratch, staged)``: trainer files go to ``scratch``, the finished model to ``staged``.
     """
-    from progressgym._distributed import is_main_process, wait_for_everyone
-
     target = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         staged = scratch / "model"
         yield scratch, staged
-        if is_main_process():
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged, target)
+        move_into_place(staged, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def move_into_place(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move the directory ``source`` to ``target``, replacing what is there; by the main process alone.
+
+    Under a multi-process launch the other processes wait until the move is done, so all of them find the
+    directory at ``target`` afterwards.
+    """
+    from progressgym._distributed import is_main_process, wait_for_everyone
+
+    if is_main_process():
+        if Path(target).exists():
+            shutil.rmtree(target)
+        os.replace(source, target)
     wait_for_everyone()

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from progressgym._distributed import is_main_process, wait_for_everyone
+from progressgym._distributed import is_main_process
+from progressgym._paths import move_into_place
 from progressgym.algorithms._config import _help, _preset_field
 from progressgym.algorithms._judged import (
     JUDGED_FULL,
@@ -263,13 +264,7 @@ class GPOExaminee(JudgedExaminee):
         if policy is start:
             return False
         if Path(policy.path) != out:
-            import shutil
-
-            if is_main_process():
-                if out.exists():
-                    shutil.rmtree(out)
-                Path(policy.path).rename(out)
-            wait_for_everyone()
+            move_into_place(policy.path, out)
         return True
 
     # -------------------------------------------------------------------------------------------- steps

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from progressgym._distributed import is_main_process, wait_for_everyone
+from progressgym._distributed import is_main_process
+from progressgym._paths import move_into_place
 from progressgym.algorithms._config import _help, _preset_field
 from progressgym.algorithms._judged import (
     JUDGED_FULL,
@@ -257,13 +258,7 @@ class LABExaminee(JudgedExaminee):
                 )
                 return True
             if model is not start:
-                import shutil
-
-                if is_main_process():
-                    if out.exists():
-                        shutil.rmtree(out)
-                    phase1.rename(out)
-                wait_for_everyone()
+                move_into_place(phase1, out)
                 return True
             return False
         finally:

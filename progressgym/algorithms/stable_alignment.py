@@ -312,31 +312,14 @@ def train_stable_alignment(
         _common_args,
         _import_trl,
         _model_kwargs,
-        _tokenizer,
         training_run,
     )
 
     _import_trl()  # quiets transformers' logging, and checks the training extra is installed
     from transformers import AutoModelForCausalLM, TrainingArguments
 
-    tokenizer = _tokenizer(model_path)
-    encoded = []
-    for row in rows:
-        ids = [chat_completion_ids(tokenizer, row["prompt"], c) for c in row["completions"]]
-        prompt_ids = ids[0][0]
-        if len(prompt_ids) >= optim.max_length or len(ids) != len(row["ratings"]):
-            continue
-        room = optim.max_length - len(prompt_ids)
-        encoded.append(
-            {
-                "prompt_ids": prompt_ids,
-                "completion_ids": [c[:room] for _, c in ids],
-                "ratings": [float(r) for r in row["ratings"]],
-            }
-        )
-    if not encoded:
-        raise InvalidInput("Stable Alignment needs at least one rated example that fits max_length")
     with training_run(model_path, out_dir, seed=seed, threads=threads) as run:
+        encoded = _encode_rated(rows, run.tokenizer, optim.max_length)
         args = _common_args(
             optim, out=run.scratch / "trainer", seed=seed, device=device, examples=len(encoded)
         )
@@ -350,7 +333,7 @@ def train_stable_alignment(
             model=model,
             args=TrainingArguments(**args, remove_unused_columns=False),
             train_dataset=encoded,
-            data_collator=_RatedCollator(int(tokenizer.pad_token_id)),
+            data_collator=_RatedCollator(int(run.tokenizer.pad_token_id)),
         )
         trainer.loss_settings = {
             "rating_scale": float(rating_scale),
@@ -360,6 +343,31 @@ def train_stable_alignment(
         }
         run.finish(trainer)
     return Path(out_dir)
+
+
+def _encode_rated(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
+    """Token ids of each rated query's prompt and completions; queries whose prompt fills ``max_length`` dropped.
+
+    Raises:
+        InvalidInput: when no query is left.
+    """
+    encoded = []
+    for row in rows:
+        ids = [chat_completion_ids(tokenizer, row["prompt"], c) for c in row["completions"]]
+        prompt_ids = ids[0][0]
+        if len(prompt_ids) >= max_length or len(ids) != len(row["ratings"]):
+            continue
+        room = max_length - len(prompt_ids)
+        encoded.append(
+            {
+                "prompt_ids": prompt_ids,
+                "completion_ids": [c[:room] for _, c in ids],
+                "ratings": [float(r) for r in row["ratings"]],
+            }
+        )
+    if not encoded:
+        raise InvalidInput("Stable Alignment needs at least one rated example that fits max_length")
+    return encoded
 
 
 class _RatedCollator:
