@@ -400,7 +400,9 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             "rm_learning_rate": 3e-3,
             "rm_lr_scheduler": "linear",
             "rm_warmup_ratio": 0.0,
-            "rm_epochs": 2.0,
+            # Four reward-model epochs and two RL passes per step: on mini Follow (seed 0) one of each gave
+            # 0.451, two RL passes 0.468, both changes 0.486; the late centuries gain most.
+            "rm_epochs": 4.0,
             "rm_batch_size": 32,
             "rm_grad_accum": 1,
             # The mini models score answers but cannot write them: RL draws among each question's answers.
@@ -412,7 +414,7 @@ class RLHFAlgorithmConfig(PreferenceConfig):
             "rl_learning_rate": 1e-2,
             "rl_lr_scheduler": "constant",
             "rl_warmup_ratio": 0.0,
-            "rl_epochs": 1.0,
+            "rl_epochs": 2.0,
             "rl_batch_size": 32,
             "rl_grad_accum": 1,
             "num_generations": 8,
