@@ -53,6 +53,51 @@ def claim_new_dir(base: str | os.PathLike[str]) -> Path:
         return candidate
 
 
+_PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
+"""Kernel file systems: nothing progressgym writes belongs under them."""
+
+
+def check_writable_path(path: str | os.PathLike[str], what: str, *, directory: bool = False) -> Path:
+    """Refuse, before anything is created, an output path that cannot be written.
+
+    Checks that the path is not under ``/proc``, ``/sys`` or ``/dev``, that its nearest existing ancestor
+    is a writable directory (not a file), and that the path itself, if it exists, is of the right kind.
+
+    Args:
+        path: The output path (a file, or with ``directory`` a directory to create).
+        what: How the error names it, e.g. ``"--out"``.
+        directory: Whether the path is a directory (else a file).
+
+    Returns:
+        The path.
+
+    Raises:
+        InvalidInput: naming the path and what is wrong with it, on one line.
+    """
+    from progressgym.error import InvalidInput
+
+    target = Path(path).expanduser()
+    absolute = Path(os.path.abspath(target))
+    for root in _PSEUDO_FILESYSTEMS:
+        if absolute == Path(root) or Path(root) in absolute.parents:
+            raise InvalidInput(f"{what} {target} is under {root}, a kernel file system; choose another path")
+    if target.exists():
+        if directory and not target.is_dir():
+            raise InvalidInput(f"{what} {target} is a file, not a directory")
+        if not directory and target.is_dir():
+            raise InvalidInput(f"{what} {target} is a directory, not a file")
+        ancestor = absolute if directory else absolute.parent
+    else:
+        ancestor = absolute.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise InvalidInput(f"{what} {target} cannot be created: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InvalidInput(f"{what} {target} cannot be written: no write permission in {ancestor}")
+    return target
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
 

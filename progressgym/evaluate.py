@@ -13,8 +13,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
-from progressgym._cli import run_cli
-from progressgym._paths import atomic_write_json
+from progressgym._cli import run_cli, silence_progress_bars
+from progressgym._paths import atomic_write_json, check_writable_path
 from progressgym.error import InvalidInput
 from progressgym.evaluation.evaluator import Evaluation, evaluate, evaluate_timeline
 from progressgym.evaluation.items import SPLITS
@@ -97,6 +97,13 @@ def _print_timeline(name: str, results: dict[int, Evaluation]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m progressgym.evaluate``."""
     args = _parser().parse_args(argv)
+    if args.no_progress:
+        silence_progress_bars()
+    # Output paths are checked before the evaluation, so a bad one never costs its work.
+    if args.json:
+        check_writable_path(args.json, "--json")
+    if args.plot:
+        check_writable_path(args.plot, "--plot")
     options = {"device": args.device} if args.device else None
     settings: dict[str, Any] = {
         "bank": args.bank,

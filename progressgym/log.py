@@ -283,6 +283,8 @@ def read_model(path: str | os.PathLike[str], cls: type[M]) -> M:
         raise InvalidInput(f"{file} does not exist") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{file} is not UTF-8 text (byte {exc.start}); the file is damaged") from None
     try:
         return cls.model_validate_json(text)
     except ValidationError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,74 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
         digest.update(str(rel).encode())
         _hash_file(file, digest)
     return digest.hexdigest()[:16]
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    """What is wrong with a ``.safetensors`` file's header or length, or ``None`` (reads the header only)."""
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return f"{file.name} is truncated ({size} bytes)"
+        length = int.from_bytes(head, "little")
+        if length > min(size - 8, 100 * 1024 * 1024):
+            return f"{file.name} is truncated or not a safetensors file (header of {length} bytes)"
+        try:
+            header = json.loads(handle.read(length).decode("utf-8"))
+            ends = [
+                int(entry["data_offsets"][1])
+                for key, entry in header.items()
+                if key != "__metadata__" and isinstance(entry, dict)
+            ]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError):
+            return f"{file.name} is not a safetensors file (unreadable header)"
+    if 8 + length + max(ends, default=0) > size:
+        return f"{file.name} is truncated ({size} bytes; its header describes {8 + length + max(ends)})"
+    return None
+
+
+def model_dir_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a directory cannot be loaded as a model, found from its files alone (fast), or ``None``.
+
+    Checks for a ``config.json`` that is a JSON object naming its ``model_type``, a tokenizer, weight files,
+    and that every ``.safetensors`` file is as long as its header says. Loads nothing.
+
+    Args:
+        path: The model directory.
+
+    Returns:
+        A short description of the first problem found, or ``None`` when the files look complete.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        return f"{root} is not a directory"
+    config_file = root / "config.json"
+    if not config_file.is_file():
+        return f"{root} has no config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return f"{config_file} is not valid JSON"
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        return f"{config_file} names no model_type"
+    if not any((root / name).is_file() for name in _TOKENIZER_FILES):
+        return f"{root} has no tokenizer (none of {', '.join(_TOKENIZER_FILES)})"
+    weights = sorted({f for pattern in _WEIGHT_PATTERNS for f in root.glob(pattern) if f.is_file()})
+    if not weights:
+        return f"{root} has no weights (no *.safetensors or pytorch_model*.bin)"
+    for file in weights:
+        if file.suffix == ".safetensors":
+            try:
+                problem = _safetensors_problem(file)
+            except OSError as exc:
+                problem = f"cannot read {file.name}: {exc.strerror or exc}"
+            if problem is not None:
+                return f"{root}: {problem}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import os
 import sys
 import types
 import typing
@@ -32,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from progressgym._cli import run_cli
+from progressgym._cli import run_cli, silence_progress_bars
 from progressgym._distributed import is_distributed, is_main_process, world_size
-from progressgym._paths import claim_new_dir
+from progressgym._paths import check_writable_path, claim_new_dir
 from progressgym.algorithms import DEFAULT_ALGORITHM
 from progressgym.error import InvalidInput
 from progressgym.log import RunResult
@@ -317,8 +316,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     progress = not args.no_progress
     if not progress:
-        # Also silences the per-model "Loading weights" bars of transformers (read when it is imported).
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # Also silences the per-model "Loading weights" bars of transformers.
+        silence_progress_bars()
 
     from progressgym.grid import GRID_FILE
 
@@ -349,6 +348,8 @@ def _main(argv: list[str] | None) -> int:
             f"a run under {world_size()} processes (accelerate launch, torchrun) needs --out: the run "
             "directory they share"
         )
+    if args.out is not None:
+        check_writable_path(args.out, "--out", directory=True)
     spec = challenge_spec(args.challenge)
     kwargs = _judge_kwargs(args)
     if (
@@ -359,6 +360,7 @@ def _main(argv: list[str] | None) -> int:
     judge = spec.make(**kwargs)
     algorithm = args.algorithm or DEFAULT_ALGORITHM
     examinee = make_examinee(algorithm, overrides or None)
+    _check_before_writing(judge, examinee)
     seed = 0 if args.seed is None else args.seed
     out = Path(args.out) if args.out else _default_out(spec.id, algorithm, seed)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -368,6 +370,18 @@ def _main(argv: list[str] | None) -> int:
     if is_main_process():
         print(summary(result, out))
     return 0
+
+
+def _check_before_writing(judge: Any, examinee: Any) -> None:
+    """Check what the run would otherwise refuse only after creating its directory.
+
+    The algorithm's settings are resolved for the judge's timeline (preset, ranges, choices) and the item
+    bank is read (a ``progressgym`` bank without usable files is refused here), before anything is written.
+    """
+    config = getattr(examinee, "config", None)
+    if config is not None and callable(getattr(config, "resolved", None)):
+        config.resolved(judge.timeline.name)
+    judge.item_bank("evaluation")
 
 
 def _grid(args: argparse.Namespace, progress: bool) -> int:
@@ -395,6 +409,8 @@ def _grid(args: argparse.Namespace, progress: bool) -> int:
     for name in ("executor", "ray_address", "max_parallel", "num_cpus", "num_gpus"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
+    if args.out is not None and args.resume is None:
+        check_writable_path(args.out, "--out", directory=True)
     if args.resume is not None:
         if args.out is not None:
             raise InvalidInput("--resume continues the grid in its own directory; drop --out")

@@ -224,6 +224,8 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     """Read a run directory's ``config.json``, with one-line errors for a missing or damaged run."""
     root = Path(run_dir)
     if not root.is_dir():
+        if root.exists():
+            raise InvalidInput(f"{root} is a file, not a run directory")
         raise InvalidInput(f"run directory {root} does not exist")
     if not (root / CONFIG).is_file():
         raise InvalidInput(f"{root} is not a run directory (no {CONFIG})")

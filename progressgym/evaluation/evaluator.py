@@ -22,7 +22,7 @@ from progressgym.evaluation.items import ItemBank, Split
 from progressgym.evaluation.prompts import ORDERS, Orders, bank_prompts, check_formats
 from progressgym.evaluation.scoring import CHUNK_SIZE, MODES, measure_preferences
 from progressgym.evaluation.vector import value_vector
-from progressgym.model_ref import ModelRef
+from progressgym.model_ref import ModelRef, model_dir_problem
 
 _TIMELINE_MODEL = re.compile(r"(?P<timeline>[A-Za-z0-9_.\-]+):(?P<century>[Cc]?\d{1,3})")
 
@@ -185,8 +185,15 @@ def evaluate_with_backend(
     )
 
 
+_TRANSFORMERS_BACKENDS = ("hf", "vllm")
+"""Backends that load a model directory's files as transformers writes them."""
+
+
 def resolve_model(
-    model: ModelRef | str | os.PathLike[str], *, model_dir: str | os.PathLike[str] | None = None
+    model: ModelRef | str | os.PathLike[str],
+    *,
+    model_dir: str | os.PathLike[str] | None = None,
+    check_files: bool = False,
 ) -> ModelRef:
     """Turn a model argument into a :class:`ModelRef`.
 
@@ -194,9 +201,12 @@ def resolve_model(
         model: A ``ModelRef``, a local model directory, or ``TIMELINE:CENTURY`` (``histllama3-8b:C013``,
             ``mini:13``).
         model_dir: Where downloaded timeline models are kept (see :meth:`Timeline.model`).
+        check_files: Refuse a local directory whose files cannot make a transformers model (no tokenizer or
+            weights, a malformed ``config.json``, a truncated ``.safetensors``), before anything is loaded.
 
     Raises:
         ModelNotFound: when the argument is neither an existing directory nor a timeline model.
+        InvalidInput: with ``check_files``, when the directory's files are incomplete.
     """
     if isinstance(model, ModelRef):
         return model
@@ -205,6 +215,9 @@ def resolve_model(
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFound(f"{text!r} is not a model folder (it has no config.json)")
+        problem = model_dir_problem(path) if check_files else None
+        if problem is not None:
+            raise InvalidInput(f"{text!r} is not a loadable model: {problem}")
         return ModelRef.from_path(path)
     if path.exists():
         raise ModelNotFound(f"{text!r} is a file; a model is a directory written by save_pretrained")
@@ -275,7 +288,7 @@ def evaluate(
     if backend not in backend_names():
         raise UnknownName(did_you_mean("backend", backend, backend_names()))
     items = _load_bank(bank, bank_path, split)
-    ref = resolve_model(model, model_dir=model_dir)
+    ref = resolve_model(model, model_dir=model_dir, check_files=backend in _TRANSFORMERS_BACKENDS)
     material = cache.key_material(
         fingerprint=ref.fingerprint,
         bank_key=items.key,
