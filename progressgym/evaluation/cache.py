@@ -26,6 +26,7 @@ from typing import Any
 from progressgym._paths import atomic_write_text, cache_dir
 from progressgym.evaluation.dimensions import VECTOR_VERSION
 from progressgym.evaluation.prompts import PROMPT_VERSION
+from progressgym.evaluation.scoring import PARSER_VERSION
 
 ENTRY_VERSION = 1
 """Layout of one cache file."""
@@ -56,6 +57,7 @@ def key_material(
     }
     if mode == "generate":
         material["max_new_tokens"] = max_new_tokens
+        material["parser"] = PARSER_VERSION
     return material
 
 

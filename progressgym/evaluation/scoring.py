@@ -73,6 +73,10 @@ _NO = re.compile(r"^(?:no|nope|not really)\b", re.IGNORECASE)
 _FIRST = re.compile(r"\bfirst (?:option|one|choice)\b", re.IGNORECASE)
 _SECOND = re.compile(r"\bsecond (?:option|one|choice)\b", re.IGNORECASE)
 
+PARSER_VERSION = "a2"
+"""Bumped whenever :func:`parse_answer` reads replies differently; part of generate-mode cache keys
+(``a2``: an exact copy of an option counts as that option before any Yes/No or refusal reading)."""
+
 FUZZY_THRESHOLD = 85.0
 """Minimum similarity (0-100, rapidfuzz) for a reply to count as a copy of an option."""
 FUZZY_MARGIN = 8.0
@@ -167,11 +171,28 @@ def _fuzzy_position(item: PromptItem, reply: str, threshold: float) -> int | Non
     return None
 
 
-def _exact_position(item: PromptItem, line: str) -> int | None:
+def _copied_option(item: PromptItem, reply: str) -> int | None:
+    """The displayed position of the option a reply copies exactly (up to case, spacing and punctuation).
+
+    An option's text wins over any reading of its words: a copied "Yes, I tell her." or "I refuse to pay."
+    is that option, not a Yes or a refusal. Returns ``None`` when no option, or more than one, is copied.
+    """
+    copies: set[int] = set()
+    for text in {_first_line(reply), reply}:
+        bare = _bare(text)
+        if bare:
+            copies |= {i for i, option in enumerate(item.options) if bare == _bare(option)}
+    return copies.pop() if len(copies) == 1 else None
+
+
+def _exact_position(item: PromptItem, line: str, reply: str) -> int | None:
     bare = _bare(line)
     for position, candidate in enumerate(item.candidates):
         if bare == _bare(candidate):
             return position
+    copied = _copied_option(item, reply)
+    if copied is not None:
+        return copied
     if item.format == "label":
         match = re.fullmatch(r"(?:option |choice )?([a-d])", bare)
         if match and LETTERS.lower().index(match.group(1)) < item.n_actions:
@@ -207,9 +228,11 @@ def parse_answer(item: PromptItem, reply: str) -> ParsedAnswer:
     """Read which original action a generated reply chose.
 
     In order: a reply that is exactly a candidate (a letter, Yes/No, or an option's text, up to case and
-    punctuation) is taken as it is; otherwise a reply matching a refusal pattern is a refusal; otherwise a
-    leading letter or Yes/No, then an option's text (fuzzy, via rapidfuzz) anywhere in the first line or the
-    whole reply, then "option B" / "the first option" phrases are looked for. What matches none is invalid.
+    punctuation) is taken as it is; so is, in every format, an exact copy of one option's text, even one that
+    starts with "Yes, ...", "No, ..." or "I refuse ..."; otherwise a reply matching a refusal pattern is a
+    refusal; otherwise a leading letter or Yes/No, then an option's text (fuzzy, via rapidfuzz) anywhere in
+    the first line or the whole reply, then "option B" / "the first option" phrases are looked for. What
+    matches none is invalid.
 
     Args:
         item: The prompt that was answered.
@@ -221,7 +244,7 @@ def parse_answer(item: PromptItem, reply: str) -> ParsedAnswer:
     line = _first_line(reply)
     if not line:
         return ParsedAnswer("invalid")
-    position = _exact_position(item, line)
+    position = _exact_position(item, line, reply)
     if position is None:
         if is_refusal(reply):
             return ParsedAnswer("refusal")
@@ -422,6 +445,7 @@ __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_MAX_NEW_TOKENS",
     "MODES",
+    "PARSER_VERSION",
     "REFUSAL_PATTERNS",
     "Mode",
     "ParsedAnswer",
