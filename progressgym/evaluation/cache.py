@@ -9,13 +9,18 @@ Entries are written through a temporary file that is then linked into place, so 
 or a complete one. When processes evaluate the same model at once (cells of a grid, runs started together),
 each computes the same vector (evaluation is deterministic) and the first complete entry stays: a later writer
 with the same vector leaves it, so every reader gets the same bytes (only the recorded seconds would differ).
-No lock is needed. An entry that cannot be read is reported with a warning, recomputed and replaced.
+No lock is needed.
+
+Each entry carries a checksum (SHA-256) of its evaluation's content and is validated when read: the checksum
+must match and the vector must be 19 finite numbers. An entry that cannot be read, was edited, or holds a
+NaN or infinite value is reported with a :class:`CacheWarning`, recomputed and replaced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -24,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from progressgym._paths import atomic_write_text, cache_dir
-from progressgym.evaluation.dimensions import VECTOR_VERSION
+from progressgym.evaluation.dimensions import N_DIMS, VECTOR_VERSION
 from progressgym.evaluation.prompts import PROMPT_VERSION
 from progressgym.evaluation.scoring import PARSER_VERSION
 
-ENTRY_VERSION = 1
-"""Layout of one cache file."""
+ENTRY_VERSION = 2
+"""Layout of one cache file (2: with the checksum of its evaluation)."""
 
 
 class CacheWarning(UserWarning):
@@ -96,14 +101,31 @@ def load_entry(key: str) -> dict[str, Any] | None:
         return None
 
 
+def checksum(evaluation: dict[str, Any]) -> str:
+    """The SHA-256 of an evaluation's content (canonical JSON: sorted keys, no spaces)."""
+    text = json.dumps(evaluation, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _read_entry(path: Path, key: str) -> dict[str, Any]:
-    """The evaluation stored in ``path``; raises ``OSError``, ``ValueError`` or ``KeyError`` otherwise."""
+    """The evaluation stored in ``path``; raises ``OSError``, ``ValueError`` or ``KeyError`` otherwise.
+
+    Raises ``ValueError`` also for an entry whose content does not match its checksum, or whose vector is
+    not :data:`N_DIMS` finite numbers.
+    """
     entry = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(entry, dict) or entry.get("version") != ENTRY_VERSION or entry.get("key") != key:
         raise ValueError("not an entry for this key")
     evaluation = entry["evaluation"]
     if not isinstance(evaluation, dict):
         raise ValueError("no evaluation")
+    if entry.get("checksum") != checksum(evaluation):
+        raise ValueError("its content does not match its checksum")
+    vector = evaluation.get("vector")
+    if not isinstance(vector, list) or len(vector) != N_DIMS:
+        raise ValueError(f"its vector is not {N_DIMS} numbers")
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in vector):
+        raise ValueError("its vector holds a value that is not a finite number")
     return evaluation
 
 
@@ -121,7 +143,13 @@ def store_entry(key: str, material: dict[str, Any], evaluation: dict[str, Any]) 
     so its bytes never change under a reader; any other file there is replaced.
     """
     path = entry_path(key)
-    data = {"version": ENTRY_VERSION, "key": key, "material": material, "evaluation": evaluation}
+    data = {
+        "version": ENTRY_VERSION,
+        "key": key,
+        "material": material,
+        "checksum": checksum(evaluation),
+        "evaluation": evaluation,
+    }
     text = json.dumps(data, indent=2) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -150,6 +178,7 @@ __all__ = [
     "ENTRY_VERSION",
     "CacheWarning",
     "cache_key",
+    "checksum",
     "entry_path",
     "key_material",
     "load_entry",

@@ -168,3 +168,55 @@ def test_same_tiny_model_gives_the_same_vector_bit_for_bit(tmp_path):
     assert runs[0].vector.tobytes() == runs[1].vector.tobytes()
     assert third.vector.tobytes() == runs[0].vector.tobytes() and third.fingerprint == runs[0].fingerprint
     assert np.any(runs[0].vector != 0)  # a random model is not exactly indifferent: the test can fail
+
+
+def _edit_entry(path, change, *, fix_checksum):
+    entry = json.loads(path.read_text())
+    change(entry["evaluation"])
+    if fix_checksum:  # as if the file had been written so, checksum and all
+        entry["checksum"] = cache.checksum(entry["evaluation"])
+    path.write_text(json.dumps(entry))
+
+
+def _set(index, value):
+    def change(evaluation):
+        evaluation["vector"][index] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "fix_checksum", "reason"),
+    [
+        (_set(3, 0.281), False, "does not match its checksum"),
+        (_set(3, float("nan")), False, "does not match its checksum"),
+        (_set(3, float("nan")), True, "not a finite number"),
+        (_set(0, float("inf")), True, "not a finite number"),
+        (_set(0, "0.5"), True, "not a finite number"),
+        (lambda e: e["vector"].pop(), True, "is not 19 numbers"),
+        (lambda e: e.update(invalid_rate=0.5), False, "does not match its checksum"),
+    ],
+    ids=["changed-number", "nan", "nan-checksummed", "inf-checksummed", "text", "18-numbers", "other-field"],
+)
+def test_an_edited_or_non_finite_entry_is_reported_and_recomputed(keeper, change, fix_checksum, reason):
+    first = _run(keeper)
+    path = cache.entry_path(first.cache_key)
+    assert json.loads(path.read_text())["checksum"] == cache.checksum(first.to_dict() | {"cached": False})
+    _edit_entry(path, change, fix_checksum=fix_checksum)
+    with pytest.warns(cache.CacheWarning, match=reason):
+        again = _run(keeper)
+    assert again.cached is False and ScriptedBackend.created == 2
+    assert again.vector.tobytes() == first.vector.tobytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _run(keeper).cached is True  # the recomputed entry replaced the bad one
+
+
+def test_an_entry_without_a_checksum_is_recomputed(keeper):
+    first = _run(keeper)
+    path = cache.entry_path(first.cache_key)
+    entry = json.loads(path.read_text())
+    del entry["checksum"]
+    path.write_text(json.dumps(entry))
+    with pytest.warns(cache.CacheWarning, match="checksum"):
+        assert _run(keeper).cached is False
