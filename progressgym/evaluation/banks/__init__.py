@@ -34,7 +34,9 @@ def load_core_bank() -> ItemBank:
     return ItemBank(name="core", version=f"1-{digest.hexdigest()[:10]}", scenarios=tuple(scenarios))
 
 
-def load_bank(name: str, *, path: str | Path | None = None, split: Split = "all") -> ItemBank:
+def load_bank(
+    name: str, *, path: str | Path | None = None, split: Split = "all", allow_partial: bool = False
+) -> ItemBank:
     """Load a bank by name and return the requested split.
 
     Args:
@@ -42,6 +44,7 @@ def load_bank(name: str, *, path: str | Path | None = None, split: Split = "all"
         path: For ``progressgym``: a directory holding ``moralchoice.csv``, ``foundation.csv`` and
             ``views.csv`` (without it the hub dataset is tried).
         split: ``"evaluation"``, ``"elicitation"`` or ``"all"``.
+        allow_partial: For ``progressgym``: accept files giving fewer scenarios than the published ones.
 
     Returns:
         The bank (or its split).
@@ -51,7 +54,7 @@ def load_bank(name: str, *, path: str | Path | None = None, split: Split = "all"
     elif name == "progressgym":
         from progressgym.evaluation.banks.official import load_progressgym_bank
 
-        bank = load_progressgym_bank(path)
+        bank = load_progressgym_bank(path, allow_partial=allow_partial)
     else:
         raise UnknownName(did_you_mean("item bank", name, list(BANK_NAMES)))
     return bank.get_split(split)

@@ -31,6 +31,8 @@ The files have quirks; each one is handled explicitly and described in :attr:`It
 * Texts lose surrounding whitespace, wrapping quotes and stray separators (`` "I will ..."`` -> ``I will ...``).
 * Any other unreadable row is dropped with its reason in the report; a file that lacks a required column is an
   :class:`~progressgym.error.InvalidInput` error.
+* The published files give 680, 600 and 538 scenarios (:data:`EXPECTED_SCENARIOS`). A file that gives fewer (cut
+  short, or with junk rows) is refused unless ``allow_partial`` is set; then the shortfall is in the report.
 
 Without a directory the Hugging Face dataset ``PKU-Alignment/ProgressGym-MoralEvals`` is searched for the three
 CSV files (the local cache first; a download unless ``HF_HUB_OFFLINE`` is set). As published, that dataset holds
@@ -61,6 +63,12 @@ DATA_VERSION = "final-2024-10"
 """ProgressGym's ``final.csv`` item files (committed 2024-10-24)."""
 LOADER_VERSION = "1"
 """Bumped whenever this loader reads the same bytes differently; hashed into the bank version."""
+
+EXPECTED_SCENARIOS: dict[str, int] = {"moralchoice.csv": 680, "foundation.csv": 600, "views.csv": 538}
+"""Scenarios each published file gives (``DATA_VERSION``); a file giving fewer is damaged or incomplete."""
+
+PARTIAL_FLAG = "--allow-partial-bank"
+"""The command-line flag that accepts a file giving fewer scenarios than published."""
 
 BANK_PATH_HINT = (
     "pass --bank-path DIR with a directory holding moralchoice.csv, foundation.csv and views.csv "
@@ -162,13 +170,17 @@ _SPECS = {
 }
 
 
-def load_progressgym_bank(path: str | os.PathLike[str] | None = None) -> ItemBank:
+def load_progressgym_bank(
+    path: str | os.PathLike[str] | None = None, *, allow_partial: bool = False
+) -> ItemBank:
     """Read ProgressGym's official moral-evaluation items as the ``progressgym`` bank.
 
     Args:
         path: A directory holding ``moralchoice.csv``, ``foundation.csv`` and ``views.csv`` (or ProgressGym's
             repository / ``raw_dataset`` layout with ``{moralchoice,foundation,views}/final.csv``). ``None``
             searches the Hugging Face dataset ``PKU-Alignment/ProgressGym-MoralEvals``.
+        allow_partial: Accept a file that gives fewer scenarios than the published one (see
+            :data:`EXPECTED_SCENARIOS`); the report then says how many are missing.
 
     Returns:
         The whole bank (split ``"all"``); its version is ``final-2024-10-<hash>``, the hash covering the three
@@ -176,7 +188,8 @@ def load_progressgym_bank(path: str | os.PathLike[str] | None = None) -> ItemBan
 
     Raises:
         BankNotFound: A file is missing from ``path``, or ``path`` is ``None`` and the hub has no copy.
-        InvalidInput: A file is not UTF-8 CSV or lacks a required column.
+        InvalidInput: A file is not UTF-8 CSV or lacks a required column, or (without ``allow_partial``) gives
+            fewer scenarios than the published file.
     """
     files = find_official_files(path) if path is not None else _files_from_hub()
     digest = hashlib.sha256(f"progressgym-official-loader:{LOADER_VERSION}\n".encode())
@@ -185,7 +198,19 @@ def load_progressgym_bank(path: str | os.PathLike[str] | None = None) -> ItemBan
         data = files[name].read_bytes()
         digest.update(f"{name}:{len(data)}\n".encode())
         digest.update(data)
-        builder.read_file(_SPECS[name], data)
+        kept, dropped = builder.read_file(_SPECS[name], data)
+        expected = EXPECTED_SCENARIOS[name]
+        if kept < expected:
+            if not allow_partial:
+                reason = f"; first dropped {dropped[0]}" if dropped else ""
+                raise InvalidInput(
+                    f"{files[name]} gives {kept} of the {expected} scenarios of the published {name}{reason}; "
+                    f"restore the file, or pass {PARTIAL_FLAG} to evaluate on what it gives"
+                )
+            builder.report.append(
+                f"{name}: dropped {expected - kept} of the {expected} published scenarios ({kept} given; "
+                "partial bank allowed)"
+            )
     counts = Counter(s.family for s in builder.scenarios)
     summary = (
         f"progressgym bank ({DATA_VERSION}) from {os.path.commonpath([str(p.parent) for p in files.values()])}: "
@@ -419,7 +444,8 @@ class _BankBuilder:
         self._ids: set[str] = set()
         self._by_original: dict[tuple[str, str], list[Scenario]] = {}
 
-    def read_file(self, spec: _FileSpec, data: bytes) -> None:
+    def read_file(self, spec: _FileSpec, data: bytes) -> tuple[int, list[str]]:
+        """Read one file's scenarios; returns how many it gave and the reasons of its dropped rows."""
         log = _FileLog(spec.name)
         header, rows = _parse_csv(spec, data, log)
         parse: Callable[[dict[str, str], _FileLog], Scenario | None] = {
@@ -451,6 +477,7 @@ class _BankBuilder:
                 self._add(scenario, spec.name, log)
         log.kept = sum(1 for s in self.scenarios if s.meta.get("source") == spec.name)
         self.report.extend(log.lines())
+        return log.kept, log.dropped
 
     def _add(self, scenario: Scenario, source: str, log: _FileLog) -> None:
         original = scenario.id
@@ -647,6 +674,7 @@ def _worldview_scenario(cells: dict[str, str], log: _FileLog) -> Scenario | None
 
 
 __all__ = [
+    "EXPECTED_SCENARIOS",
     "BANK_PATH_HINT",
     "OFFICIAL_FILES",
     "BankNotFound",
