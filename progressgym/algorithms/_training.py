@@ -411,6 +411,7 @@ def _tokenizer(model_path: str | os.PathLike[str]) -> Any:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    apply_prompt_format(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

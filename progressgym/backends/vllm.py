@@ -82,6 +82,7 @@ class VLLMBackend(Backend):
             engine["enforce_eager"] = True
         engine.update(opts.extra)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.prompt_format = apply_prompt_format(self.tokenizer)
         try:
             generation_eos = GenerationConfig.from_pretrained(self.model_path).eos_token_id
         except OSError:  # no generation_config.json

@@ -49,8 +49,13 @@ def key_material(
     formats: Sequence[str],
     orders: str,
     max_new_tokens: int | None = None,
+    prompt_format: str | None = None,
 ) -> dict[str, Any]:
-    """Everything a cached vector depends on, as a JSON-able dict."""
+    """Everything a cached vector depends on, as a JSON-able dict.
+
+    ``prompt_format`` is recorded only when given (see :func:`progressgym.prompt_format.cache_tag`), so the
+    keys of models prompted in their usual format do not change.
+    """
     material: dict[str, Any] = {
         "model": fingerprint,
         "bank": bank_key,
@@ -63,6 +68,8 @@ def key_material(
     if mode == "generate":
         material["max_new_tokens"] = max_new_tokens
         material["parser"] = PARSER_VERSION
+    if prompt_format is not None:
+        material["prompt_format"] = prompt_format
     return material
 
 

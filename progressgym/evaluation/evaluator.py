@@ -23,6 +23,7 @@ from progressgym.evaluation.prompts import ORDERS, Orders, bank_prompts, check_f
 from progressgym.evaluation.scoring import CHUNK_SIZE, MODES, measure_preferences
 from progressgym.evaluation.vector import value_vector
 from progressgym.model_ref import ModelRef, model_dir_problem
+from progressgym.prompt_format import cache_tag
 
 _TIMELINE_MODEL = re.compile(r"(?P<timeline>[A-Za-z0-9_.\-]+):(?P<century>[Cc]?\d{1,3})")
 
@@ -296,6 +297,7 @@ def evaluate(
         formats=chosen,
         orders=orders,
         max_new_tokens=max_new_tokens,
+        prompt_format=cache_tag(ref.path),
     )
     key = cache.cache_key(material)
     if use_cache:

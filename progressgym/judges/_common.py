@@ -144,6 +144,7 @@ def fine_tune(
 
         use_cpu = not torch.cuda.is_available()
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    apply_prompt_format(tokenizer)
     model = AutoModelForCausalLM.from_pretrained(str(model_path))
     lr = learning_rate
     if lr is None:
