@@ -11,8 +11,8 @@ import numpy as np
 
 from progressgym.backends.base import BackendOptions, GenerateRequest, user
 from progressgym.error import DependencyNotInstalled, InvalidInput
-from progressgym.prompt_format import apply_prompt_format
 from progressgym.evaluation.items import ItemBank, Split
+from progressgym.prompt_format import apply_prompt_format
 
 
 def cosine(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
