@@ -16,9 +16,13 @@ One episode walks through the timeline; one step is one century::
         if terminated:
             break                                 # info["score"]: the challenge's score
 
-Actions are model directories given as text. An action that is not a directory holding a ``config.json``
-(e.g. the random text ``check_env`` sends) forfeits the step, deterministically: reward 0,
+Actions are model directories given as text. An action that names no model the judge can load (e.g. the
+random text ``check_env`` sends, a directory with only a ``config.json``, a malformed ``config.json``, missing or
+truncated weights) forfeits the step, deterministically and without loading anything: reward 0,
 ``info["invalid_action"] = True``, no value vectors, and in Coevolve no proxy update.
+
+After :meth:`ProgressGymEnv.close` the environment refuses ``step``, ``reset`` and ``judge_interface`` with a
+``RuntimeError``; make a new one.
 """
 
 from __future__ import annotations
@@ -35,10 +39,13 @@ from gymnasium import spaces
 
 from progressgym.core import Judge, JudgeInterface
 from progressgym.log import StepRecord
-from progressgym.model_ref import ModelRef
+from progressgym.model_ref import ModelRef, model_dir_problem
 
 MAX_ACTION_LENGTH = 4096
 """Longest model path an action may hold."""
+
+_FILE_BACKENDS = ("hf", "vllm")
+"""Backends that load a model directory's transformers files (whose completeness is checked before a step)."""
 
 UNLIMITED = -1
 """``budget_left`` when the challenge sets no query budget."""
@@ -106,10 +113,12 @@ class ProgressGymEnv(gymnasium.Env[dict[str, Any], str]):
         self._workdir_arg = workdir
         self._tempdir: str | None = None
         self._step = 0
+        self._closed = False
 
     @property
     def judge_interface(self) -> JudgeInterface:
         """The current step's :class:`~progressgym.core.JudgeInterface` (compare, generate, score)."""
+        self._check_open()
         if self._step >= self.judge.n_steps:
             raise RuntimeError("the episode is over; call reset()")
         return self.judge.interface(self._step)
@@ -118,6 +127,7 @@ class ProgressGymEnv(gymnasium.Env[dict[str, Any], str]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start an episode; ``seed`` seeds the judge (a seedless reset draws one from ``np_random``)."""
+        self._check_open()
         super().reset(seed=seed)
         judge_seed = seed if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
         self.judge.reset(seed=judge_seed, workdir=self._workdir())
@@ -132,9 +142,10 @@ class ProgressGymEnv(gymnasium.Env[dict[str, Any], str]):
 
     def step(self, action: str) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Submit the examinee's model for the current step and move to the next century."""
+        self._check_open()
         if self._step >= self.judge.n_steps:
             raise RuntimeError("the episode is over; call reset()")
-        model = _model_ref(action)
+        model = _model_ref(action, check_files=self.judge.backend in _FILE_BACKENDS)
         record = self.judge.assess(self._step, model)
         self._step += 1
         terminated = self._step >= self.judge.n_steps
@@ -144,11 +155,16 @@ class ProgressGymEnv(gymnasium.Env[dict[str, Any], str]):
         return self._observation(), float(record.reward), terminated, False, info
 
     def close(self) -> None:
-        """Release loaded models and remove the temporary work directory."""
+        """Release loaded models and remove the temporary work directory; the environment cannot be used after."""
+        self._closed = True
         self.judge.close()
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the environment is closed; make a new one (gymnasium.make)")
 
     def _workdir(self) -> Path:
         if self._workdir_arg is not None:
@@ -170,13 +186,19 @@ class ProgressGymEnv(gymnasium.Env[dict[str, Any], str]):
         return {"timestep": _int(t), "century": _int(century), "budget_left": _int(left_value)}
 
 
-def _model_ref(action: object) -> ModelRef | None:
-    """The model an action names, or ``None`` when it names no model directory."""
+def _model_ref(action: object, *, check_files: bool = True) -> ModelRef | None:
+    """The model an action names, or ``None`` when it names no model the judge can load.
+
+    With ``check_files`` the directory's files must be complete (see
+    :func:`~progressgym.model_ref.model_dir_problem`); otherwise a ``config.json`` is enough.
+    """
     if not isinstance(action, str) or not action or "\x00" in action:
         return None
     try:
         path = Path(action)
         if not (path / "config.json").is_file():
+            return None
+        if check_files and model_dir_problem(path) is not None:
             return None
         return ModelRef.from_path(path)
     except (OSError, ValueError):

@@ -68,3 +68,40 @@ def test_seedless_reset_is_reproducible_through_the_env_rng(judge_kwargs):
     env.reset()
     assert env.judge.seed != 11
     env.close()
+
+
+def _unloadable(folder: Path, case: str) -> str:
+    folder.mkdir()
+    if case == "garbage config":
+        (folder / "config.json").write_bytes(b"\x89garbage{{")
+        return str(folder)
+    (folder / "config.json").write_text('{"model_type": "llama", "hidden_size": 64}')
+    if case == "config only":
+        return str(folder)
+    (folder / "tokenizer.json").write_text("{}")
+    if case == "truncated weights":
+        header = b'{"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}'
+        (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 10)
+    return str(folder)
+
+
+@pytest.mark.parametrize("case", ["config only", "garbage config", "no weights", "truncated weights"])
+def test_an_action_that_cannot_be_loaded_is_invalid(case, judge_kwargs, tmp_path):
+    env = gymnasium.make("progressgym/Follow-v0", **judge_kwargs).unwrapped
+    env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(_unloadable(tmp_path / "model", case))
+    assert reward == 0.0 and info["invalid_action"] is True and "examinee_vector" not in info
+    assert int(obs["timestep"]) == 2 and not terminated
+    env.close()
+
+
+def test_a_closed_env_refuses_to_step(judge_kwargs):
+    env = gymnasium.make("progressgym/Follow-v0", **judge_kwargs).unwrapped
+    _, info = env.reset(seed=0)
+    env.close()
+    env.close()  # closing twice is allowed
+    for call in (lambda: env.step(info["initial_model"]), lambda: env.reset(seed=0)):
+        with pytest.raises(RuntimeError, match="the environment is closed"):
+            call()
+    with pytest.raises(RuntimeError, match="the environment is closed"):
+        env.judge_interface  # noqa: B018
