@@ -109,7 +109,7 @@ def test_concurrent_writers_of_one_key_leave_the_first_complete_entry(tmp_path, 
 
 @pytest.fixture(scope="module")
 def mini_timelines():
-    """The folder of built timelines in the user's cache, with ``mini`` built in it (once, ~2.5 min)."""
+    """The folder of timelines in the user's cache, with the shipped ``mini`` set copied into it (seconds)."""
     from progressgym.timeline import built_timeline_dir, get_timeline
 
     built_timeline_dir(get_timeline("mini"))

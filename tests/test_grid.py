@@ -34,7 +34,7 @@ STATIC, ORACLE = "Follow-v0_static_seed0", "Follow-v0_oracle_seed0"
 
 @pytest.fixture(scope="module")
 def mini_timelines():
-    """The folder of built timelines in the user's cache, with ``mini`` built in it (once, ~2.5 min)."""
+    """The folder of timelines in the user's cache, with the shipped ``mini`` set copied into it (seconds)."""
     from progressgym.timeline import built_timeline_dir, get_timeline
 
     built_timeline_dir(get_timeline("mini"))

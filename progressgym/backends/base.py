@@ -117,7 +117,8 @@ class BackendOptions:
 
     Attributes:
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
-        dtype: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        dtype: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"float32"``, ``"float64"`` (CPU checks of
+            reference vectors), ``"bfloat16"`` or ``"float16"``.
         seed: Seed for sampling.
         batch_size: Requests per forward batch (``hf``); vLLM schedules its own batches.
         tensor_parallel_size: GPUs per model (``vllm`` on CUDA).
@@ -135,7 +136,7 @@ class BackendOptions:
     extra: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
 
 
-DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+DTYPES: tuple[str, ...] = ("auto", "float32", "float64", "bfloat16", "float16")
 
 
 TUNABLE_SETTINGS: tuple[str, ...] = (

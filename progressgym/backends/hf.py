@@ -34,7 +34,12 @@ from progressgym.prompt_format import apply_prompt_format
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer, the cached keys and values, each ``[batch, kv_heads, positions, head_dim]``."""
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
 
 
 def resolve_device(device: str) -> torch.device:

@@ -278,7 +278,8 @@ def evaluate(
         formats: Question formats (``None``: all).
         orders: ``"cyclic"`` or ``"all"``.
         max_new_tokens: Generation budget in ``generate`` mode.
-        use_cache: Read and write the vector cache.
+        use_cache: Read and write the vector cache, and take a shipped timeline's reference vectors for its
+            own century models (``False`` evaluates the model here whatever it is).
         progress: Show a progress bar.
         model_dir: Where downloaded timeline models are kept.
 
@@ -301,6 +302,12 @@ def evaluate(
     )
     key = cache.cache_key(material)
     if use_cache:
+        from progressgym.timeline import shipped_evaluation
+
+        # A shipped timeline's century model under a recorded setting: its reference vector is the truth.
+        shipped = shipped_evaluation(ref.fingerprint, material)
+        if shipped is not None:
+            return dataclasses.replace(Evaluation.from_dict(shipped), cache_key=key, model=ref.name)
         stored = cache.load_entry(key)
         if stored is not None:
             try:

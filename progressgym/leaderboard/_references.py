@@ -1,10 +1,12 @@
-"""Checking a submission's reference vectors against the ones this machine has evaluated itself.
+"""Checking a submission's reference vectors against the timeline's own.
 
 The reference (historical) vectors of a timeline are a fact of the timeline and the evaluation settings, not of
-the submitter. When the timeline's models are on this machine and their vectors are in progressgym's evaluation
-cache (:mod:`progressgym.evaluation.cache`, keyed by model fingerprint and evaluation settings), the submitted
-vectors must equal the cached ones within :data:`REFERENCE_TOLERANCE`. Nothing is built, downloaded or evaluated
-unless asked (``evaluate_missing``); what cannot be looked up is reported as "not checked".
+the submitter. A shipped timeline (``mini``) carries them in its manifest: the submitted vectors must equal those
+within :data:`REFERENCE_TOLERANCE`, on any machine, with nothing evaluated. For other timelines, when the models
+are on this machine and their vectors are in progressgym's evaluation cache (:mod:`progressgym.evaluation.cache`,
+keyed by model fingerprint and evaluation settings), the submitted vectors must equal the cached ones. Nothing is
+built, downloaded or evaluated unless asked (``evaluate_missing``); what cannot be looked up is reported as "not
+checked".
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ if TYPE_CHECKING:
     from progressgym.model_ref import ModelRef
     from progressgym.timeline import Timeline
 
-REFERENCE_TOLERANCE = 1e-6
-"""Largest absolute difference accepted between a submitted and a locally cached reference value."""
+from progressgym.timeline._artifacts import REFERENCE_TOLERANCE
 
 Status = Literal["match", "mismatch", "not checked"]
 
@@ -91,6 +92,53 @@ def _evaluation_settings(kwargs: Mapping[str, Any]) -> tuple[ItemBank, tuple[str
     return load_bank("core", split="evaluation"), chosen
 
 
+def _largest_difference(a: Sequence[float], b: Sequence[float]) -> float:
+    import numpy as np
+
+    if len(a) != len(b):
+        return float("inf")
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+
+
+def _check_shipped(
+    submission: Submission, timeline: Timeline, bank_key: str, formats: tuple[str, ...]
+) -> ReferenceCheck | None:
+    """Compare with a shipped timeline's manifest; ``None`` when it ships no references for these settings."""
+    from progressgym.evaluation import cache
+    from progressgym.timeline import artifact_dir, load_manifest
+    from progressgym.timeline._artifacts import shipped_references
+
+    manifest = load_manifest(artifact_dir(timeline))
+    material = cache.key_material(
+        fingerprint="", bank_key=bank_key, mode="logprob", formats=formats, orders="cyclic"
+    )
+    shipped = shipped_references(manifest, material)
+    if shipped is None:
+        return None
+    expected = shipped["evaluations"]
+    total = len(submission.reference_vectors)
+    mismatches = []
+    for code in sorted(set(submission.reference_vectors) | set(expected)):
+        if code not in expected or code not in submission.reference_vectors:
+            mismatches.append(f"{code} (not a century of the shipped {timeline.name} or missing)")
+            continue
+        diff = _largest_difference(submission.reference_vectors[code], expected[code]["vector"])
+        if diff > REFERENCE_TOLERANCE:
+            mismatches.append(f"{code} (max difference {diff:.3g})")
+    if mismatches:
+        return ReferenceCheck(
+            "mismatch",
+            f"{len(mismatches)} of {total} differ from the shipped {timeline.name} references by more than "
+            f"{REFERENCE_TOLERANCE:g}: {', '.join(mismatches)}",
+            tuple(mismatches),
+        )
+    return ReferenceCheck(
+        "match",
+        f"checked: all {total} within {REFERENCE_TOLERANCE:g} of the shipped {timeline.name} references "
+        f"(artifact version {manifest['artifact_version']})",
+    )
+
+
 def check_references(submission: Submission, *, evaluate_missing: bool = False) -> ReferenceCheck:
     """Compare ``submission.reference_vectors`` with this machine's evaluations of the same models.
 
@@ -102,8 +150,6 @@ def check_references(submission: Submission, *, evaluate_missing: bool = False) 
     Returns:
         The outcome; ``mismatch`` makes a submission invalid.
     """
-    import numpy as np
-
     from progressgym.error import UnknownName
     from progressgym.evaluation import cache
     from progressgym.timeline import get_timeline
@@ -116,6 +162,10 @@ def check_references(submission: Submission, *, evaluate_missing: bool = False) 
     if isinstance(settings, str):
         return _not_checked(settings)
     bank, formats = settings
+    if timeline.artifacts is not None:
+        shipped = _check_shipped(submission, timeline, bank.key, formats)
+        if shipped is not None:
+            return shipped
 
     matched: list[str] = []
     absent: list[str] = []
@@ -141,11 +191,7 @@ def check_references(submission: Submission, *, evaluate_missing: bool = False) 
         if local is None or len(local) != len(submission.reference_vectors[code]):
             uncached.append(code)
             continue
-        diff = float(
-            np.max(
-                np.abs(np.asarray(local, dtype=np.float64) - np.asarray(submission.reference_vectors[code]))
-            )
-        )
+        diff = _largest_difference(local, submission.reference_vectors[code])
         if diff > REFERENCE_TOLERANCE:
             mismatches.append(f"{code} (max difference {diff:.3g})")
         else:

@@ -6,7 +6,14 @@
 """
 
 from progressgym.timeline import _builtin
-from progressgym.timeline._resolve import MODEL_DIR_ENV, built_timeline_dir, resolve_model, timeline_cache_dir
+from progressgym.timeline._artifacts import ArtifactError, artifact_dir, load_manifest, manifest_hash
+from progressgym.timeline._resolve import (
+    MODEL_DIR_ENV,
+    built_timeline_dir,
+    resolve_model,
+    shipped_evaluation,
+    timeline_cache_dir,
+)
 from progressgym.timeline._timeline import (
     CENTURIES,
     TIMELINES,
@@ -21,6 +28,11 @@ from progressgym.timeline._timeline import (
 
 __all__ = [
     "CENTURIES",
+    "ArtifactError",
+    "artifact_dir",
+    "load_manifest",
+    "manifest_hash",
+    "shipped_evaluation",
     "MODEL_DIR_ENV",
     "TIMELINES",
     "CenturyModel",

@@ -5,7 +5,8 @@ Examples::
     python -m progressgym.timeline list
     python -m progressgym.timeline show histllama3-8b
     python -m progressgym.timeline fetch histllama3-8b --century C013 --model-dir ~/models
-    python -m progressgym.timeline build mini
+    python -m progressgym.timeline check mini
+    python -m progressgym.timeline build mini --out DIR     # a new artifact set from the recipe
 """
 
 from __future__ import annotations
@@ -30,19 +31,34 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--century", action="append", help="only this century (repeatable; default: all)")
     fetch.add_argument("--model-dir", help=f"directory holding downloaded models (default: ${MODEL_DIR_ENV})")
     fetch.add_argument("--no-download", action="store_true", help="never contact the hub")
-    build = sub.add_parser("build", help="build a locally built timeline (e.g. mini) into the cache")
+    build = sub.add_parser(
+        "build", help="build a timeline from its recipe (mini: a complete artifact set with its manifest)"
+    )
     build.add_argument("name")
-    build.add_argument("--rebuild", action="store_true", help="discard the cached build first")
-    check = sub.add_parser("check", help="measure a locally built timeline against its design targets")
+    build.add_argument("--out", help="folder to write the artifact set into (must not exist or be empty)")
+    build.add_argument(
+        "--rebuild", action="store_true", help="discard a cached build first (built timelines)"
+    )
+    build.add_argument(
+        "--weights-only", action="store_true", help="write the models and file table, skip measuring them"
+    )
+    build.add_argument(
+        "--from-build", help="lay out this finished build of the current recipe instead of building"
+    )
+    check = sub.add_parser("check", help="check a shipped timeline's files and measure it against its design")
     check.add_argument("name")
-    check.add_argument("--no-fresh-build", action="store_true", help="skip timing a build from nothing")
     check.add_argument(
-        "--strict-time", action="store_true", help="fail when the build exceeds its time or memory limit"
+        "--rebuild", action="store_true", help="also build from the recipe and compare the weights (minutes)"
+    )
+    check.add_argument(
+        "--strict-time", action="store_true", help="fail when the rebuild exceeds its time or memory limit"
     )
     return parser
 
 
 def _source(timeline: Timeline) -> str:
+    if timeline.artifacts:
+        return "shipped"
     return "built locally" if timeline.builder else "hub"
 
 
@@ -53,7 +69,7 @@ def _list() -> int:
     for name, count, source, description in rows:
         print(f"{name:<{width}}  {count:>9}  {source:<13}  {description}")
     for timeline in list_timelines():
-        if timeline.builder is None:
+        if timeline.builder is None and timeline.artifacts is None:
             first, last = timeline.members[0], timeline.members[-1]
             print(f"  {timeline.name}: {first.code} {first.repo_id} ... {last.code} {last.repo_id}")
     return 0
@@ -64,7 +80,14 @@ def _show(name: str) -> int:
     print(f"{timeline.name}: {timeline.description}")
     for key, value in timeline.extras.items():
         print(f"  {key}: {value}")
-    if timeline.builder:
+    if timeline.artifacts:
+        from progressgym.timeline import artifact_dir, load_manifest, manifest_hash
+
+        source = artifact_dir(timeline)
+        manifest = load_manifest(source)
+        print(f"  shipped files: {source} (artifact version {manifest['artifact_version']})")
+        print(f"  manifest sha256: {manifest_hash(source)}")
+    if timeline.builder or timeline.artifacts:
         print(f"  cache: {timeline_cache_dir(timeline)}")
     print(f"{'century':<8} {'years':<10} model")
     for member in timeline.members:
@@ -87,13 +110,35 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from progressgym._paths import check_writable_path
+    from progressgym.error import InvalidInput
     from progressgym.timeline import built_timeline_dir
 
     timeline = get_timeline(args.name)
     if timeline.builder is None:
-        from progressgym.error import InvalidInput
-
         raise InvalidInput(f"timeline {timeline.name!r} comes from the hub; use `fetch` to download it")
+    if timeline.artifacts is not None:
+        if not args.out:
+            raise InvalidInput(
+                f"timeline {timeline.name!r} ships its models (nothing to build before use); "
+                f"`build {timeline.name} --out DIR` makes a new artifact set from the recipe"
+            )
+        out = check_writable_path(args.out, "--out", directory=True)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InvalidInput(f"--out {out} exists and is not an empty folder")
+        # mini is the one shipped timeline; its freeze module knows how to measure and lay out a set.
+        from progressgym.timeline.mini.freeze import build_artifacts
+
+        source = Path(args.from_build) if args.from_build else None
+        if source is not None and not all(
+            (source / m.code / "config.json").is_file() for m in timeline.members
+        ):
+            raise InvalidInput(f"--from-build {source} is not a finished build of {timeline.name}")
+        digest = build_artifacts(timeline, Path(out), weights_only=args.weights_only, from_build=source)
+        print(f"{timeline.name} artifact set written to {out} (manifest sha256 {digest})")
+        return 0
     path = built_timeline_dir(timeline, rebuild=args.rebuild)
     print(f"{timeline.name} ready in {path}")
     for member in timeline.members:
@@ -113,7 +158,7 @@ def _check(args: argparse.Namespace) -> int:
         raise InvalidInput(f"timeline {timeline.name!r} has no design targets to check against")
     module, _, attr = checker.partition(":")
     status: int = getattr(importlib.import_module(module), attr)(
-        timeline, fresh_build=not args.no_fresh_build, strict_time=args.strict_time
+        timeline, rebuild=args.rebuild, strict_time=args.strict_time
     )
     return status
 

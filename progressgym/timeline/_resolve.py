@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from progressgym._paths import cache_dir
 from progressgym.error import ModelNotFound
-from progressgym.timeline._timeline import CenturyModel, Timeline
+from progressgym.timeline._artifacts import (
+    artifact_dir,
+    checked_century_dir,
+    exclusive_lock,
+    load_manifest,
+    manifest_evaluation,
+    materialise,
+    materialised_dir,
+)
+from progressgym.timeline._timeline import CenturyModel, Timeline, list_timelines
 
 MODEL_DIR_ENV = "PROGRESSGYM_MODEL_DIR"
 _BUILT_MARKER = ".progressgym-built"
@@ -48,11 +56,14 @@ def resolve_model(
     3. a download from the hub, with a progress bar (skipped when ``download`` is false or ``HF_HUB_OFFLINE``
        is set).
 
-    Timelines with a builder (``mini``) are built into progressgym's cache on first use instead.
+    Timelines shipped as files (``mini``) are loaded from a hash-checked copy of their files instead; other
+    timelines with a builder are built into progressgym's cache on first use.
 
     Raises:
         ModelNotFound: with every place that was searched and how to provide the model.
     """
+    if timeline.artifacts is not None:
+        return checked_century_dir(timeline, member.code)
     if timeline.builder is not None:
         return built_timeline_dir(timeline) / member.code
 
@@ -96,25 +107,37 @@ def resolve_model(
     )
 
 
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def shipped_evaluation(fingerprint: str, material: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The shipped reference evaluation of a century model of any shipped timeline, if there is one.
+
+    Args:
+        fingerprint: The model's content fingerprint.
+        material: The evaluation's cache-key material (:func:`progressgym.evaluation.cache.key_material`).
+
+    Returns:
+        A dict for :meth:`progressgym.evaluation.Evaluation.from_dict`, or ``None``.
+    """
+    for timeline in list_timelines():
+        if timeline.artifacts is not None:
+            found = manifest_evaluation(load_manifest(artifact_dir(timeline)), fingerprint, material)
+            if found is not None:
+                return found
+    return None
 
 
 def timeline_cache_dir(timeline: Timeline) -> Path:
-    """Where a locally built timeline lives: ``<cache>/timelines/<name>-<recipe version>``.
+    """Where a local timeline's model folders live.
+
+    A shipped timeline's hash-checked copy is ``<cache>/timelines/<name>-a<version>-<manifest hash>``; a
+    locally built one is ``<cache>/timelines/<name>-<recipe version>``.
 
     The recipe version comes from the builder module's ``recipe_version()`` when it has one, so that changing
     how a timeline is built never reuses models built the old way.
     """
     import importlib
 
+    if timeline.artifacts is not None:
+        return materialised_dir(timeline)
     name = timeline.name
     if timeline.builder is not None:
         module = importlib.import_module(timeline.builder.partition(":")[0])
@@ -125,7 +148,7 @@ def timeline_cache_dir(timeline: Timeline) -> Path:
 
 
 def built_timeline_dir(timeline: Timeline, *, rebuild: bool = False) -> Path:
-    """Return the directory of a locally built timeline, building it first if needed.
+    """Return the directory of a local timeline's models: a shipped set's checked copy, or a build.
 
     The build writes into a temporary sibling directory that is renamed into place only when complete, under
     a file lock, so concurrent processes build once and never see a partial timeline.
@@ -137,10 +160,12 @@ def built_timeline_dir(timeline: Timeline, *, rebuild: bool = False) -> Path:
     Returns:
         The directory holding one model folder per century code.
     """
+    if timeline.artifacts is not None:
+        return materialise(timeline)  # a shipped timeline is never trained on use
     target = timeline_cache_dir(timeline)
     if not rebuild and (target / _BUILT_MARKER).is_file():
         return target
-    with _exclusive(target.parent / f".{target.name}.lock"):
+    with exclusive_lock(target.parent / f".{target.name}.lock"):
         if not rebuild and (target / _BUILT_MARKER).is_file():
             return target
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))

@@ -62,6 +62,9 @@ class Timeline:
         members: The century models, oldest first.
         builder: For timelines built locally, ``"module:function"``; the function is called as
             ``fn(timeline, directory)`` and must write one model folder per century code into ``directory``.
+        artifacts: For timelines shipped as files, ``"package:folder"`` of their artifact set (models, one
+            tokenizer, a manifest; see :mod:`progressgym.timeline._artifacts`). Such a timeline is loaded from
+            those files; its ``builder`` only serves to make a new set.
         checker: For timelines with design targets, ``"module:function"`` run by ``timeline check``; called as
             ``fn(timeline)`` and returns an exit status.
         card: Longer documentation (Markdown).
@@ -72,6 +75,7 @@ class Timeline:
     description: str
     members: tuple[CenturyModel, ...]
     builder: str | None = None
+    artifacts: str | None = None
     checker: str | None = None
     card: str = ""
     extras: dict[str, str] = field(default_factory=dict, hash=False, compare=False)

@@ -1,5 +1,9 @@
+import dataclasses
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import leaderboard_synthetic as syn
 import numpy as np
@@ -13,7 +17,14 @@ from progressgym.leaderboard.__main__ import main
 from progressgym.leaderboard.submission import MAX_FILE_BYTES, submission_json
 from progressgym.leaderboard.validate import recompute_score, validate_bytes, validate_file
 from progressgym.model_ref import fingerprint
-from progressgym.timeline import get_timeline, timeline_cache_dir
+from progressgym.timeline import (
+    artifact_dir,
+    get_timeline,
+    load_manifest,
+    register_timeline,
+    timeline_cache_dir,
+)
+from progressgym.timeline._artifacts import REFERENCE_TOLERANCE
 
 
 def check(data, **kwargs):
@@ -244,9 +255,11 @@ def test_recompute_score_rejects_unknown_challenges():
 
 @pytest.fixture
 def local_mini(tmp_path, monkeypatch):
-    """A stand-in for a built mini timeline plus cached evaluations of it, in a private cache."""
+    """A stand-in for a locally built (not shipped) mini timeline plus cached evaluations of it."""
     monkeypatch.setenv("PROGRESSGYM_CACHE", str(tmp_path / "cache"))
-    timeline = get_timeline("mini")
+    shipped = get_timeline("mini")
+    timeline = dataclasses.replace(shipped, artifacts=None)
+    register_timeline(timeline, overwrite=True)
     truth = syn.truth_vectors()
     bank = load_bank("core", split="evaluation")
 
@@ -265,7 +278,10 @@ def local_mini(tmp_path, monkeypatch):
             )
             cache.store_entry(cache.cache_key(material), material, {"vector": vector or truth[code]})
 
-    return add, truth
+    try:
+        yield add, truth
+    finally:
+        register_timeline(shipped, overwrite=True)
 
 
 def references(sub):
@@ -315,6 +331,63 @@ def test_references_of_unknown_timelines_are_not_checked(local_mini):
     assert report.valid
     assert report.references is not None
     assert report.references.detail == "not checked: timeline 'atlantis' is not registered here"
+
+
+def _shipped_truth() -> dict[str, list[float]]:
+    manifest = load_manifest(artifact_dir(get_timeline("mini")))
+    (entry,) = [r for r in manifest["references"] if r["split"] == "evaluation"]
+    return {code: list(e["vector"]) for code, e in entry["evaluations"].items()}
+
+
+def test_references_are_checked_against_the_shipped_timeline_with_nothing_evaluated(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROGRESSGYM_CACHE", str(tmp_path / "cache"))
+    sub = syn.submission()
+    data = syn.raw(sub)
+    truth = _shipped_truth()
+    data["reference_vectors"] = {c: [v + REFERENCE_TOLERANCE / 2 for v in vec] for c, vec in truth.items()}
+    for step in data["steps"]:
+        step["target_vector"] = data["reference_vectors"][f"C{step['target_century']:03d}"]
+    report = validate_bytes(json.dumps(data).encode(), check_refs=True)
+    assert report.references is not None and report.references.status == "match", report.problems
+    assert report.references.detail.startswith("checked: all 9 within 0.0001 of the shipped mini references")
+    assert not (tmp_path / "cache" / "vectors").exists()  # nothing was evaluated
+
+
+def test_a_reference_beyond_tolerance_of_the_shipped_one_is_invalid_with_the_largest_difference():
+    data = syn.raw(syn.submission())
+    truth = _shipped_truth()
+    data["reference_vectors"] = {c: list(vec) for c, vec in truth.items()}
+    data["reference_vectors"]["C018"][3] += 0.0123
+    data["reference_vectors"]["C018"][4] += 0.001
+    for step in data["steps"]:
+        step["target_vector"] = data["reference_vectors"][f"C{step['target_century']:03d}"]
+    report = validate_bytes(json.dumps(data).encode(), check_refs=True)
+    assert not report.valid
+    assert report.problems == (
+        "reference_vectors: 1 of 9 differ from the shipped mini references by more than 0.0001: "
+        "C018 (max difference 0.0123)",
+    )
+
+
+COMMITTED = sorted((Path(__file__).parents[2] / "leaderboard" / "submissions").glob("*.json"))
+
+
+def test_every_committed_submission_validates_against_the_shipped_references(tmp_path):
+    """The committed leaderboard is valid on any machine: an empty cache, nothing built or evaluated."""
+    assert len(COMMITTED) >= 20
+    env = {**os.environ, "PROGRESSGYM_CACHE": str(tmp_path / "empty-cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "progressgym.leaderboard", "validate", *map(str, COMMITTED)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    checked = [line for line in done.stdout.splitlines() if "reference vectors checked" in line]
+    assert len(checked) == len(COMMITTED)
+    assert all("of the shipped mini references" in line for line in checked), checked
+    assert not (tmp_path / "empty-cache" / "vectors").exists()
 
 
 # ------------------------------------------------------------------ command line

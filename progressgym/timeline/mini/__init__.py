@@ -28,6 +28,7 @@ MINI = register_timeline(
         description="nine tiny century models built locally in minutes on a CPU (the default)",
         members=tuple(CenturyModel(century=c) for c in CENTURIES),
         builder="progressgym.timeline.mini.build:build_mini",
+        artifacts="progressgym.timeline.mini:artifacts",
         checker="progressgym.timeline.mini.check:check_mini",
         card=MINI_CARD,
         extras={

@@ -1,28 +1,35 @@
-"""``python -m progressgym.timeline check mini``: measure the mini timeline against its design.
+"""``python -m progressgym.timeline check mini``: check the shipped mini timeline and measure its design.
 
 Prints, from one command:
 
+* every shipped file against the manifest (sha256) and each century model's content fingerprint;
+* each century's vector evaluated here against the shipped reference vector (largest difference, allowed up to
+  :data:`~progressgym.timeline._artifacts.REFERENCE_TOLERANCE`: other CPUs round differently in the last bits);
 * each century's measured vector (evaluation split) against its target (cosine >= 0.9 required);
 * the structure of time: mean cosine of adjacent centuries minus cos(C013, C021) (>= 0.3 required);
 * the agreement of the elicitation split with the evaluation split (cosine >= 0.8 per century);
 * the Follow score of a static examinee that keeps the C013 model (<= 0.6 required);
-* a build from nothing in a fresh cache (<= 3 minutes and <= 3 GB peak memory) and whether it is
-  byte-identical to the cached build (a second build with the same seed).
+* the share of elicitation preference pairs whose vote (as the judge elicits it) flips between centuries;
+* with ``--rebuild``, a build from the recipe in a scratch folder, its time and peak memory, and whether its
+  weights are byte-identical to the shipped ones (they are on a CPU like the one that made them; training
+  rounds differently on others).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from progressgym.model_ref import ModelRef
 from progressgym.timeline._timeline import Timeline
 
 MAX_BUILD_SECONDS = 180.0
@@ -39,102 +46,239 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / norm) if norm > 0 else 0.0
 
 
-def weights_hash(directory: Path) -> str:
-    """SHA-256 over every century's weight file, in century order."""
-    digest = hashlib.sha256()
-    for weights in sorted(directory.glob("C0*/model.safetensors")):
-        digest.update(weights.parent.name.encode())
-        digest.update(weights.read_bytes())
-    return digest.hexdigest()
+def design_figures(
+    evaluation: Sequence[np.ndarray], elicitation: Sequence[np.ndarray], targets: Sequence[np.ndarray]
+) -> dict[str, Any]:
+    """The design figures of a timeline from its vectors on both splits and its targets, oldest first."""
+    adjacent = float(np.mean([cosine(a, b) for a, b in zip(evaluation, evaluation[1:], strict=False)]))
+    ends = cosine(evaluation[0], evaluation[-1])
+    return {
+        "target_cosine": [cosine(m, t) for m, t in zip(evaluation, targets, strict=True)],
+        "split_cosine": [cosine(e, m) for e, m in zip(elicitation, evaluation, strict=True)],
+        "adjacent_cosine": adjacent,
+        "first_last_cosine": ends,
+        "time_structure": adjacent - ends,
+        "static_follow": float(np.mean([cosine(evaluation[0], m) for m in evaluation[1:]])),
+    }
 
 
-def _fresh_build() -> tuple[float, float, str]:
-    """Build in a throw-away cache, in a child process; returns (seconds, peak GB, weights hash)."""
-    with tempfile.TemporaryDirectory(prefix="progressgym-mini-check-") as scratch:
-        env = {**os.environ, "PROGRESSGYM_CACHE": scratch}
+def vote_flips(votes: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """How often elicited votes reverse over a timeline.
+
+    Args:
+        votes: Per century, oldest first, one vote per preference item: +1 (first response), -1 (second) or 0
+            (no clear preference).
+
+    Returns:
+        ``pairs``; ``flip_share``, the share of items whose vote is +1 in some century and -1 in another;
+        ``adjacent_flip_shares``, per pair of neighbouring centuries the share of items voted +1 in one and -1
+        in the other.
+    """
+    table = np.asarray(votes, dtype=int)
+    ever = np.any(table > 0, axis=0) & np.any(table < 0, axis=0)
+    adjacent = [float(np.mean(a * b < 0)) for a, b in zip(table, table[1:], strict=False)]
+    return {
+        "pairs": int(table.shape[1]),
+        "flip_share": float(np.mean(ever)),
+        "adjacent_flip_shares": adjacent,
+    }
+
+
+def elicited_votes(models: Sequence[ModelRef]) -> list[list[int]]:
+    """Each model's vote on every elicitation preference item, asked exactly as judges ask it."""
+    from progressgym.backends.base import BackendOptions
+    from progressgym.core import JudgeInterface, StepInfo
+    from progressgym.elicitation import elicit_preferences, preference_items
+    from progressgym.evaluation.banks import load_bank
+
+    scenarios = load_bank("core", split="elicitation").scenarios
+    items = preference_items(scenarios)
+    votes = []
+    for index, ref in enumerate(models):
+        info = StepInfo("check", index, len(models), index, ref.century or 0, seed=0)
+        judge = JudgeInterface(
+            info,
+            human=lambda ref=ref: ref,
+            scenarios=lambda: scenarios,
+            backend="hf",
+            options=BackendOptions(device="cpu", seed=0),
+        )
+        try:
+            records, _ = elicit_preferences(judge, items)
+        finally:
+            judge.close()
+        votes.append([r.direction for r in records])
+    return votes
+
+
+def _rebuild(shipped: dict[str, Any]) -> list[tuple[str, bool]]:
+    """Build from the recipe in a scratch folder (child process); compare its weights with the shipped ones."""
+    with tempfile.TemporaryDirectory(prefix="progressgym-mini-rebuild-") as scratch:
+        out = Path(scratch) / "mini"
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "progressgym.timeline", "build", "mini"],
-            env=env,
+            [
+                sys.executable,
+                "-m",
+                "progressgym.timeline",
+                "build",
+                "mini",
+                "--out",
+                str(out),
+                "--weights-only",
+            ],
+            env={**os.environ, "PROGRESSGYM_CACHE": scratch},
             check=True,
             stdout=subprocess.DEVNULL,
         )
         seconds = time.perf_counter() - start
-        peak_kb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
-        # The build lands in <cache>/timelines/mini-<recipe version>; there is exactly one in a fresh cache.
-        (built,) = (Path(scratch) / "timelines").glob("mini-*/")
-        return seconds, peak_kb / 1024 / 1024, weights_hash(built)
+        peak_gb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024 / 1024
+        from progressgym.timeline._artifacts import sha256_file
+
+        differing = [
+            name
+            for name, entry in shipped["files"].items()
+            if name.endswith(".safetensors") and sha256_file(out / name) != entry["sha256"]
+        ]
+    print(f"rebuild from the recipe: {seconds:.1f} s wall, {peak_gb:.2f} GB peak memory")
+    print(
+        "rebuilt weights byte-identical to the shipped ones: "
+        + ("yes" if not differing else f"NO ({len(differing)} of 9 differ; expected on another kind of CPU)")
+    )
+    return [
+        (f"rebuild <= {MAX_BUILD_SECONDS:.0f} s wall", seconds <= MAX_BUILD_SECONDS),
+        (f"rebuild <= {MAX_BUILD_GB:.0f} GB peak memory", peak_gb <= MAX_BUILD_GB),
+    ]
 
 
-def check_mini(timeline: Timeline, *, fresh_build: bool = True, strict_time: bool = False) -> int:
-    """Run every check of the mini timeline and print the figures.
+def check_mini(timeline: Timeline, *, rebuild: bool = False, strict_time: bool = False) -> int:
+    """Run every check of the shipped mini timeline and print the figures.
 
     Args:
         timeline: The ``mini`` timeline.
-        fresh_build: Also time a build from nothing (in a temporary cache) and compare its weights.
-        strict_time: Count the build's time and memory limits in the exit status. Off by default: wall time
-            depends on the machine and its load, so it is reported rather than enforced.
+        rebuild: Also build the timeline from its recipe in a scratch folder and compare the weights.
+        strict_time: Count the rebuild's time and memory limits in the exit status (wall time depends on the
+            machine and its load, so by default it is reported, not enforced).
 
     Returns:
         0 when every enforced requirement holds, 1 otherwise.
     """
     from progressgym.evaluation import evaluate
-    from progressgym.timeline import built_timeline_dir
-    from progressgym.timeline.mini.targets import target_vectors
+    from progressgym.evaluation.cache import key_material
+    from progressgym.evaluation.evaluator import _check_settings
+    from progressgym.timeline._artifacts import (
+        REFERENCE_TOLERANCE,
+        artifact_dir,
+        load_manifest,
+        manifest_hash,
+        shipped_references,
+        verify_files,
+    )
+    from progressgym.timeline.mini.build import recipe_version
 
+    source = artifact_dir(timeline)
+    manifest = load_manifest(source)
     results: list[tuple[str, bool]] = []
-    timing: list[tuple[str, bool]] = []
-    if fresh_build:
-        seconds, peak_gb, fresh_hash = _fresh_build()
+    problems = verify_files(source, manifest)
+    print(f"shipped set: {source}")
+    print(
+        f"  artifact version {manifest['artifact_version']}, manifest sha256 {manifest_hash(source)[:16]}, "
+        f"{len(manifest['files'])} files, {sum(f['bytes'] for f in manifest['files'].values()) / 1e6:.1f} MB"
+    )
+    for line in problems:
+        print(f"  {line}")
+    results.append(("every shipped file matches the manifest (sha256)", not problems))
+    if problems:
+        return _report(results)
+    fingerprints = {m.code: timeline.model(m.century).fingerprint for m in timeline.members}
+    same = all(fingerprints[c] == manifest["centuries"][c]["fingerprint"] for c in fingerprints)
+    results.append(("every century model's fingerprint matches the manifest", same))
+    if manifest["recipe_version"] != recipe_version():
         print(
-            f"build from nothing: {seconds:.1f} s wall, {peak_gb:.2f} GB peak memory, weights sha256 {fresh_hash[:16]}"
+            f"  note: the recipe changed since this set was made ({manifest['recipe_version']} -> "
+            f"{recipe_version()}); the shipped files stay the truth until a new set is made with `build --out`"
         )
-        timing.append((f"build <= {MAX_BUILD_SECONDS:.0f} s wall", seconds <= MAX_BUILD_SECONDS))
-        timing.append((f"build <= {MAX_BUILD_GB:.0f} GB peak memory", peak_gb <= MAX_BUILD_GB))
-    cached = built_timeline_dir(timeline)
-    cached_hash = weights_hash(cached)
-    print(f"cached build: {cached}, weights sha256 {cached_hash[:16]}")
-    if fresh_build:
-        identical = cached_hash == fresh_hash
-        print(f"second build byte-identical: {'yes' if identical else 'NO'}")
-        results.append(("byte-identical rebuild", identical))
 
-    targets = target_vectors(timeline.centuries)
-    measured, elicited = [], []
-    for member in timeline.members:
-        ref = timeline.model(member.century)
-        measured.append(evaluate(ref, split="evaluation", progress=False).vector)
-        elicited.append(evaluate(ref, split="elicitation", progress=False).vector)
+    measured: dict[str, list[np.ndarray]] = {}
+    worst = 0.0
+    for split in ("evaluation", "elicitation"):
+        from progressgym.evaluation.banks import load_bank
 
-    print(f"\n{'century':<8} {'cos(measured, target)':>22} {'cos(elicitation, evaluation)':>29}")
-    target_cos = [cosine(m, t) for m, t in zip(measured, targets, strict=False)]
-    split_cos = [cosine(e, m) for e, m in zip(elicited, measured, strict=False)]
-    for member, tc, sc in zip(timeline.members, target_cos, split_cos, strict=False):
-        print(f"{member.code:<8} {tc:>22.3f} {sc:>29.3f}")
+        bank = load_bank("core", split=split)
+        material = key_material(
+            fingerprint="",
+            bank_key=bank.key,
+            mode="logprob",
+            formats=_check_settings("logprob", None, "cyclic"),
+            orders="cyclic",
+        )
+        shipped = shipped_references(manifest, material)
+        if shipped is None:
+            print(f"  the manifest has no references for the {split} split as evaluated now ({bank.key})")
+            results.append((f"shipped references for the {split} split", False))
+            return _report(results)
+        vectors = []
+        for member in timeline.members:
+            local = evaluate(
+                timeline.model(member.century), bank=bank, use_cache=False, progress=False
+            ).vector
+            reference = np.asarray(shipped["evaluations"][member.code]["vector"])
+            worst = max(worst, float(np.max(np.abs(local - reference))))
+            vectors.append(local)
+        measured[split] = vectors
+    print(f"  largest difference between vectors evaluated here and the shipped references: {worst:.2e}")
     results.append(
         (
-            f"every century within cosine {MIN_TARGET_COSINE} of its target",
-            min(target_cos) >= MIN_TARGET_COSINE,
+            f"vectors evaluated here within {REFERENCE_TOLERANCE:g} of the shipped ones",
+            worst <= REFERENCE_TOLERANCE,
         )
     )
-    results.append(
-        (f"elicitation split within cosine {MIN_SPLIT_COSINE}", min(split_cos) >= MIN_SPLIT_COSINE)
-    )
 
-    adjacent = float(np.mean([cosine(a, b) for a, b in zip(measured, measured[1:], strict=False)]))
-    ends = cosine(measured[0], measured[-1])
+    targets = [np.asarray(manifest["targets"][m.code]) for m in timeline.members]
+    figures = design_figures(measured["evaluation"], measured["elicitation"], targets)
+    print(f"\n{'century':<8} {'cos(measured, target)':>22} {'cos(elicitation, evaluation)':>29}")
+    for member, tc, sc in zip(
+        timeline.members, figures["target_cosine"], figures["split_cosine"], strict=True
+    ):
+        print(f"{member.code:<8} {tc:>22.3f} {sc:>29.3f}")
     print(
-        f"\nmean cosine of adjacent centuries {adjacent:.3f}; cos(first, last) {ends:.3f}; difference {adjacent - ends:.3f}"
+        f"\nmean cosine of adjacent centuries {figures['adjacent_cosine']:.3f}; cos(first, last) "
+        f"{figures['first_last_cosine']:.3f}; difference {figures['time_structure']:.3f}"
     )
-    results.append((f"time structure >= {MIN_TIME_STRUCTURE}", adjacent - ends >= MIN_TIME_STRUCTURE))
+    print(
+        f"Follow score of a static examinee (keeps the {timeline.members[0].code} model): {figures['static_follow']:.3f}"
+    )
+    results += [
+        (
+            f"every century within cosine {MIN_TARGET_COSINE} of its target",
+            min(figures["target_cosine"]) >= MIN_TARGET_COSINE,
+        ),
+        (
+            f"elicitation split within cosine {MIN_SPLIT_COSINE}",
+            min(figures["split_cosine"]) >= MIN_SPLIT_COSINE,
+        ),
+        (f"time structure >= {MIN_TIME_STRUCTURE}", figures["time_structure"] >= MIN_TIME_STRUCTURE),
+        (f"static Follow <= {MAX_STATIC_FOLLOW}", figures["static_follow"] <= MAX_STATIC_FOLLOW),
+    ]
 
-    static = float(np.mean([cosine(measured[0], m) for m in measured[1:]]))
-    print(f"Follow score of a static examinee (keeps the {timeline.members[0].code} model): {static:.3f}")
-    results.append((f"static Follow <= {MAX_STATIC_FOLLOW}", static <= MAX_STATIC_FOLLOW))
+    flips = vote_flips(elicited_votes([timeline.model(m.century) for m in timeline.members]))
+    adjacent = ", ".join(f"{share:.1%}" for share in flips["adjacent_flip_shares"])
+    print(
+        f"elicited votes that flip at least once over the timeline: {flips['flip_share']:.1%} of "
+        f"{flips['pairs']} pairs; between adjacent centuries: {adjacent}"
+    )
+    timing = _rebuild(manifest) if rebuild else []
+    return _report(results, timing if strict_time else [], timing)
 
+
+def _report(
+    results: list[tuple[str, bool]],
+    enforced_timing: list[tuple[str, bool]] | None = None,
+    timing: list[tuple[str, bool]] | None = None,
+) -> int:
     print()
-    for label, ok in results + timing:
+    for label, ok in results + (timing or []):
         print(f"[{'pass' if ok else 'FAIL'}] {label}")
-    enforced = results + (timing if strict_time else [])
+    enforced = results + (enforced_timing or [])
     return 0 if all(ok for _, ok in enforced) else 1
