@@ -14,6 +14,8 @@ Run directory layout::
 Every file is written to a temporary file and renamed into place. A run killed at any moment and resumed
 with :func:`resume_run` continues after its last completed step (completed steps are never recomputed) and
 ends with the same result as an uninterrupted run: every seed derives from the run seed and the step index.
+Step files hold paths inside the run directory relative to it (``${RUN_DIR}/examinee/step-000``), so a run
+directory copied or moved elsewhere resumes from its own models.
 
 Under a multi-process launch (``accelerate launch``, ``torchrun``: see :mod:`progressgym._distributed`)
 every process runs the same episode in the same run directory, and only the main process writes its files.
@@ -24,6 +26,7 @@ trainers meet again whenever a model is saved.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -58,6 +61,8 @@ RESULT = "result.json"
 STEPS = "steps"
 TRAJECTORY = "trajectory.png"
 ERROR_LOG = "error.log"
+RUN_DIR_MARK = "${RUN_DIR}"
+"""How step files write the run directory at the start of a path inside it."""
 
 
 def run_episode(
@@ -154,7 +159,7 @@ def run_episode(
                     record=record, examinee_state=examinee.state_dict(), judge_state=judge.state_dict()
                 )
                 if main:
-                    write_model(step_path(root, step), checkpoint)
+                    write_model(step_path(root, step), _relocated(checkpoint, root, stored=True))
                 bar.update(1)
         finally:
             bar.close()
@@ -253,11 +258,40 @@ def completed_steps(run_dir: str | Path) -> list[StepCheckpoint]:
             raise InvalidInput(
                 f"{folder}: step files are not contiguous ({file.name} follows step {index - 1})"
             )
-        checkpoint = read_model(file, StepCheckpoint)
+        checkpoint = _relocated(read_model(file, StepCheckpoint), Path(run_dir), stored=False)
         if checkpoint.record.step != index:
             raise InvalidInput(f"{file} records step {checkpoint.record.step}, expected {index}")
         checkpoints.append(checkpoint)
     return checkpoints
+
+
+def _relocated(checkpoint: StepCheckpoint, root: Path, *, stored: bool) -> StepCheckpoint:
+    """A checkpoint with paths inside ``root`` written relative to it (``stored``) or made absolute again."""
+    bases = {Path(os.path.abspath(root)), root.resolve()}
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: convert(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(item) for item in value]
+        if not isinstance(value, str):
+            return value
+        if not stored:
+            if value == RUN_DIR_MARK or value.startswith(RUN_DIR_MARK + "/"):
+                rest = value[len(RUN_DIR_MARK) :].lstrip("/")
+                return str(root.resolve() / rest) if rest else str(root.resolve())
+            return value
+        if not os.path.isabs(value):
+            return value
+        path = Path(value)
+        for base in bases:
+            if path == base:
+                return RUN_DIR_MARK
+            if base in path.parents:
+                return f"{RUN_DIR_MARK}/{path.relative_to(base).as_posix()}"
+        return value
+
+    return StepCheckpoint.model_validate(convert(checkpoint.model_dump()))
 
 
 def build_result(judge: Judge, config: RunConfig, examinee: Examinee) -> RunResult:
