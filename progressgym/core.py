@@ -384,6 +384,9 @@ class Judge:
         eval_formats: Question formats of the evaluation (``None``: all).
         model_dir: Where downloaded timeline models are kept.
         progress: Show evaluation progress bars.
+        prompt_format: How conversations are rendered for every model of the run (see
+            :mod:`progressgym.prompt_format`): ``auto`` (default: a model's own chat template, else the
+            timeline's declared format), ``chat_template``, ``alpaca`` or ``plain``. Set for this process.
     """
 
     version: ClassVar[int] = 0
@@ -402,6 +405,7 @@ class Judge:
         eval_formats: Sequence[str] | None = None,
         model_dir: str | None = None,
         progress: bool = False,
+        prompt_format: str = "auto",
     ) -> None:
         from progressgym._registry import did_you_mean
         from progressgym.backends import backend_names
@@ -448,6 +452,12 @@ class Judge:
         """The judge's keyword arguments as recorded in results (subclasses add theirs)."""
         if self.backend_settings:
             self.kwargs["backend_options"] = dict(self.backend_settings)
+        from progressgym.prompt_format import configure, timeline_prompt_format
+
+        configure(prompt_format, timeline_prompt_format(self.timeline))
+        self.prompt_format = prompt_format
+        if prompt_format != "auto":
+            self.kwargs["prompt_format"] = prompt_format
         self.id = _registered_id(type(self))
         """The challenge id: the one this class is registered under (``make_judge`` sets the one used)."""
         self.seed = 0

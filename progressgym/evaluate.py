@@ -20,6 +20,7 @@ from progressgym.evaluation.evaluator import Evaluation, evaluate, evaluate_time
 from progressgym.evaluation.items import SPLITS, ItemBank
 from progressgym.evaluation.prompts import FORMATS, ORDERS
 from progressgym.evaluation.scoring import MODES
+from progressgym.prompt_format import PROMPT_FORMATS, configure, timeline_prompt_format
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write cached vectors")
     parser.add_argument("--model-dir", help="directory holding downloaded timeline models")
+    parser.add_argument(
+        "--prompt-format",
+        default="auto",
+        choices=PROMPT_FORMATS,
+        help="how prompts are written: auto (default: the model's chat template, else the timeline's "
+        "format, alpaca for HistLlama3, else plain), chat_template, alpaca or plain",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -132,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         check_writable_path(args.plot, "--plot")
     options = {"device": args.device} if args.device else None
+    timeline = args.timeline or (args.model.partition(":")[0] if ":" in str(args.model) else "")
+    configure(args.prompt_format, timeline_prompt_format(timeline))
     bank, dropped = _bank(args)
     settings: dict[str, Any] = {
         "bank": bank,

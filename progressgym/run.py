@@ -68,6 +68,7 @@ _RUN_FLAGS = (
     "bank_path",
     "eval_format",
     "model_dir",
+    "prompt_format",
 )
 
 
@@ -127,6 +128,11 @@ def _parser(*, add_help: bool = True) -> argparse.ArgumentParser:
         "--eval-format", action="append", help="evaluation question format (repeatable; default: all)"
     )
     parser.add_argument("--model-dir", help="directory holding downloaded timeline models")
+    parser.add_argument(
+        "--prompt-format",
+        help="how prompts are written: auto (default: a model's chat template, else the timeline's "
+        "format, alpaca for HistLlama3), chat_template, alpaca or plain",
+    )
     parser.add_argument(
         "--list", action="store_true", help="list challenges, algorithms and timelines, then exit"
     )
@@ -296,6 +302,7 @@ def _judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "eval_formats": args.eval_format,
         "model_dir": args.model_dir,
         "timesteps_ahead": args.timesteps_ahead,
+        "prompt_format": args.prompt_format,
     }
     kwargs = {k: v for k, v in optional.items() if v is not None}
     engine = {name: getattr(args, name) for name in _BACKEND_FLAGS if getattr(args, name) is not None}
