@@ -205,7 +205,8 @@ def load_progressgym_bank(
                 reason = f"; first dropped {dropped[0]}" if dropped else ""
                 raise InvalidInput(
                     f"{files[name]} gives {kept} of the {expected} scenarios of the published {name}{reason}; "
-                    f"restore the file, or pass {PARTIAL_FLAG} to evaluate on what it gives"
+                    f"restore the file, or evaluate on what it gives with python -m progressgym.evaluate "
+                    f"{PARTIAL_FLAG}"
                 )
             builder.report.append(
                 f"{name}: dropped {expected - kept} of the {expected} published scenarios ({kept} given; "
