@@ -171,3 +171,50 @@ def test_no_progress_also_hides_the_loading_weights_bars():
     env = {k: v for k, v in __import__("os").environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/progressgym-moralevals"
+OFFICIAL = ("moralchoice.csv", "foundation.csv", "views.csv")
+
+
+@pytest.mark.skipif(
+    not all((SHARED / name).is_file() for name in OFFICIAL),
+    reason=f"ProgressGym's official item files are not at {SHARED}",
+)
+def test_run_refuses_a_cut_official_bank_before_writing(work, capsys):
+    folder = work / "bank"
+    folder.mkdir()
+    for name in OFFICIAL:
+        (folder / name).write_bytes((SHARED / name).read_bytes())
+    data = (folder / "moralchoice.csv").read_bytes()
+    (folder / "moralchoice.csv").write_bytes(data[: len(data) // 3])
+    before = _tree(work)
+    argv = ["--challenge", "follow", "--out", "out", "--bank", "progressgym", "--bank-path", str(folder)]
+    assert run_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "of the 680 scenarios of the published moralchoice.csv" in err
+    assert _tree(work) == before
+
+
+@pytest.mark.parametrize(
+    ("module", "case"),
+    [
+        ("progressgym.run", "resume config not UTF-8"),
+        ("progressgym.run", "out under /proc"),
+        ("progressgym.run", "preset huge"),
+        ("progressgym.evaluate", "config only"),
+    ],
+)
+def test_a_real_process_prints_one_line_and_exits_2(module, case, work):
+    if module == "progressgym.run":
+        argv, expected = _setup_run(case, work), RUN_CASES[case]
+    else:
+        argv, expected = ["--model", str(_model(work, case))], EVALUATE_CASES[case]
+    before = _tree(work)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *argv], capture_output=True, text=True, cwd=work, timeout=300
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], done.stderr
+    assert _tree(work) == before
