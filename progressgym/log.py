@@ -303,6 +303,29 @@ def write_result(path: str | os.PathLike[str], result: RunResult) -> None:
     write_model(path, result)
 
 
+def summary(result: RunResult, run_dir: Path | None = None) -> str:
+    """The table printed at the end of a run: one row per step, then the score."""
+    rows = [
+        f"{'step':>4}  {'century':>7}  {'target':>6}  {'cosine':>8}  {'distance':>8}  {'reward':>8}  {'queries':>7}"
+    ]
+    for s in result.steps:
+        rows.append(
+            f"{s.step + 1:>4}  C{s.century:03d}{'':>3}  C{s.target_century:03d}  {s.cosine:>8.4f}  "
+            f"{s.distance:>8.4f}  {s.reward:>8.4f}  {s.queries.queries:>7}"
+        )
+    tag = " (PRIVILEGED reference: a cheating upper bound)" if result.privileged else ""
+    rows.append(
+        f"{result.challenge} | {result.algorithm}{tag} | timeline {result.timeline} | seed {result.seed}"
+    )
+    rows.append(
+        f"score {result.score:.4f}   mean cosine {result.mean_cosine:.4f}   mean distance "
+        f"{result.mean_distance:.4f}   queries {result.usage.queries.queries}"
+    )
+    if run_dir is not None:
+        rows.append(f"run directory: {run_dir}")
+    return "\n".join(rows)
+
+
 __all__ = [
     "LOG_VERSION",
     "JudgeCompute",
@@ -315,6 +338,7 @@ __all__ = [
     "StepRecord",
     "read_model",
     "read_result",
+    "summary",
     "write_model",
     "write_result",
 ]

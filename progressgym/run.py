@@ -36,7 +36,7 @@ from progressgym._distributed import is_distributed, is_main_process, world_size
 from progressgym._paths import check_writable_path, claim_new_dir
 from progressgym.algorithms import DEFAULT_ALGORITHM
 from progressgym.error import InvalidInput
-from progressgym.log import RunResult
+from progressgym.log import summary
 
 DEFAULT_TIMELINE = "mini"
 DEFAULT_BACKEND = "hf"
@@ -256,29 +256,6 @@ def list_everything() -> str:
         )
         lines.append(f"  {timeline.name:<24} {timeline.description}{default}")
     return "\n".join(lines)
-
-
-def summary(result: RunResult, run_dir: Path | None = None) -> str:
-    """The table printed at the end of a run: one row per step, then the score."""
-    rows = [
-        f"{'step':>4}  {'century':>7}  {'target':>6}  {'cosine':>8}  {'distance':>8}  {'reward':>8}  {'queries':>7}"
-    ]
-    for s in result.steps:
-        rows.append(
-            f"{s.step + 1:>4}  C{s.century:03d}{'':>3}  C{s.target_century:03d}  {s.cosine:>8.4f}  "
-            f"{s.distance:>8.4f}  {s.reward:>8.4f}  {s.queries.queries:>7}"
-        )
-    tag = " (PRIVILEGED reference: a cheating upper bound)" if result.privileged else ""
-    rows.append(
-        f"{result.challenge} | {result.algorithm}{tag} | timeline {result.timeline} | seed {result.seed}"
-    )
-    rows.append(
-        f"score {result.score:.4f}   mean cosine {result.mean_cosine:.4f}   mean distance "
-        f"{result.mean_distance:.4f}   queries {result.usage.queries.queries}"
-    )
-    if run_dir is not None:
-        rows.append(f"run directory: {run_dir}")
-    return "\n".join(rows)
 
 
 def _default_out(challenge: str, algorithm: str, seed: int) -> Path:
