@@ -407,7 +407,7 @@ def train_sft(
     Returns:
         ``out_dir``.
     """
-    from progressgym.algorithms._training import _common_args, _import_trl, _model_kwargs, training_run
+    from progressgym.algorithms._trainers import _common_args, _import_trl, _model_kwargs, training_run
 
     trl = _import_trl()
     import datasets

@@ -99,7 +99,7 @@ def train_gpm(
     Returns:
         The trained model, in memory.
     """
-    from progressgym.algorithms._training import (
+    from progressgym.algorithms._trainers import (
         _common_args,
         _import_trl,
         _model_kwargs,
@@ -213,7 +213,7 @@ def train_sppo(
         lora: :class:`~progressgym.algorithms._training.LoraSettings` to train adapters (merged before saving).
         threads: Torch threads while training (0: torch's default).
     """
-    from progressgym.algorithms._training import _common_args, _import_trl, _model_kwargs, training_run
+    from progressgym.algorithms._trainers import _common_args, _import_trl, _model_kwargs, training_run
 
     trl = _import_trl()
     import datasets

@@ -308,7 +308,7 @@ def train_stable_alignment(
     Returns:
         ``out_dir``.
     """
-    from progressgym.algorithms._training import (
+    from progressgym.algorithms._trainers import (
         _common_args,
         _import_trl,
         _model_kwargs,
