@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+import progressgym.core as core
 from progressgym._registry import Registry, did_you_mean
 from progressgym.core import Examinee, Judge
 from progressgym.error import InvalidInput, UnknownName
@@ -282,6 +283,16 @@ def _register_builtin_algorithms() -> None:
             ALGORITHMS.add(name, target)
 
 
+def _challenge_id_of(cls: type[Judge]) -> str | None:
+    """The id a Judge class is registered under, or ``None`` (installed as :data:`progressgym.core.judge_ids`)."""
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    for spec in list_challenges():
+        if spec.entry_point is cls or spec.entry_point == path:
+            return spec.id
+    return None
+
+
+core.judge_ids = _challenge_id_of
 _register_builtin_algorithms()
 importlib.import_module("progressgym.judges")  # registers the built-in challenges
 
