@@ -9,9 +9,8 @@ Importing this package is cheap: torch, transformers and vLLM load only when a m
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import progressgym.judges  # registers the challenges and their Gymnasium environments (progressgym/Follow-v0, ...)
+from progressgym._version import __version__
 from progressgym.core import Examinee, Judge, JudgeInterface, StepInfo
 from progressgym.error import (
     DependencyNotInstalled,
@@ -26,11 +25,6 @@ from progressgym.model_ref import ModelRef
 from progressgym.registration import make_judge, register_algorithm, register_challenge
 from progressgym.runner import run_episode
 from progressgym.timeline import Timeline, get_timeline, list_timelines, register_timeline
-
-try:
-    __version__ = version("progressgym")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "DependencyNotInstalled",

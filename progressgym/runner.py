@@ -201,7 +201,7 @@ def resume_run(run_dir: str | Path, *, progress: bool = False) -> RunResult:
 
 def make_run_config(judge: Judge, algorithm: str, algorithm_config: Any, seed: int) -> RunConfig:
     """The ``config.json`` of a new run."""
-    from progressgym import __version__
+    from progressgym._version import __version__
 
     return RunConfig(
         challenge=judge.id,
@@ -296,7 +296,7 @@ def _relocated(checkpoint: StepCheckpoint, root: Path, *, stored: bool) -> StepC
 
 def build_result(judge: Judge, config: RunConfig, examinee: Examinee) -> RunResult:
     """The :class:`RunResult` of a judge whose episode is complete."""
-    from progressgym import __version__
+    from progressgym._version import __version__
 
     steps = list(judge.records)
     truth = judge.truth_vectors()
