@@ -22,8 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 BEGIN_OF_TEXT, END_OF_TEXT, EOT_ID = "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"
 ORDINARY_TOKENS = 128_000
@@ -52,7 +53,7 @@ def llama3_special_tokens() -> list[str]:
     return tokens
 
 
-def _tokenizer(max_length: int) -> object:
+def _tokenizer(max_length: int, corpus: Iterable[str] | None = None, merges: int = 1024) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -62,9 +63,11 @@ def _tokenizer(max_length: int) -> object:
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=1024, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=min(merges, ORDINARY_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
-    bpe.train_from_iterator(list(DEFAULT_TINY_CORPUS), trainer=trainer)
+    bpe.train_from_iterator(list(DEFAULT_TINY_CORPUS if corpus is None else corpus), trainer=trainer)
     spec = json.loads(bpe.to_str())
     vocab: dict[str, int] = spec["model"]["vocab"]
     # Entries no merge produces: they only give the vocabulary Llama 3's size.
@@ -95,6 +98,23 @@ def _tokenizer(max_length: int) -> object:
         model_max_length=max_length,
         clean_up_tokenization_spaces=True,
     )
+
+
+def save_twin_tokenizer(
+    directory: str | os.PathLike[str], *, corpus: Iterable[str] | None = None, merges: int = 1024
+) -> Any:
+    """Save (and return) a twin tokenizer: Llama 3's vocabulary layout and special tokens, no chat template.
+
+    Args:
+        directory: Where to save it.
+        corpus: Texts the BPE is trained on (default: :data:`progressgym.tiny.DEFAULT_TINY_CORPUS`); trained
+            on the texts it will encode with many merges, its tokens cover about as many characters as a
+            real Llama 3 tokenizer's do.
+        merges: Size of the trained vocabulary (before the filler entries).
+    """
+    tokenizer = _tokenizer(8192, corpus, merges)
+    tokenizer.save_pretrained(directory)
+    return tokenizer
 
 
 def build_twin_model(
@@ -156,7 +176,7 @@ def build_twin_model(
     hf_logging.disable_progress_bar()
     try:
         model.save_pretrained(out)
-        tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
+        tokenizer.save_pretrained(out)
     finally:
         if bars:
             hf_logging.enable_progress_bar()
@@ -215,4 +235,5 @@ __all__ = [
     "build_histllama3_twin",
     "build_twin_model",
     "llama3_special_tokens",
+    "save_twin_tokenizer",
 ]
