@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from progressgym._paths import atomic_write_text
 from progressgym.error import InvalidInput
 from progressgym.model_ref import ModelRef
+from progressgym.provenance import Provenance
 
 LOG_VERSION = 1
 """Layout version of every file in this module; bumped on any incompatible change."""
@@ -233,6 +234,8 @@ class RunResult(_Model):
     """UTC time the run was started (ISO 8601)."""
     finished_at: str
     """UTC time the run finished (ISO 8601)."""
+    provenance: Provenance | None = None
+    """What the vectors were measured with (models, timeline artifacts, prompt format, versions)."""
 
     def outcome(self) -> dict[str, Any]:
         """The part of the result that must be identical for two runs with the same seed.

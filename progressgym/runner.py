@@ -305,6 +305,7 @@ def build_result(judge: Judge, config: RunConfig, examinee: Examinee) -> RunResu
         queries = queries + record.queries
         compute = compute + record.judge_compute
     usage = RunUsage(queries=queries, judge=compute, examinee_seconds=sum(s.examinee_seconds for s in steps))
+    from progressgym.provenance import judge_provenance
     from progressgym.registration import challenge_spec
 
     version = challenge_spec(judge.id).version if _registered(judge.id) else type(judge).version
@@ -330,6 +331,7 @@ def build_result(judge: Judge, config: RunConfig, examinee: Examinee) -> RunResu
         git_revision=git_revision(),
         started_at=config.created_at,
         finished_at=_now(),
+        provenance=judge_provenance(judge),
     )
 
 

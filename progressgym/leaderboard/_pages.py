@@ -199,6 +199,13 @@ def _json_block(value: object) -> str:
     return f"<pre>{esc(text)}</pre>"
 
 
+def _provenance(sub: Submission) -> str:
+    """What the vectors were measured with (format version 2), or a line saying the file predates it."""
+    if sub.provenance is None:
+        return "<h3>Provenance</h3><p>not recorded (a version 1 submission)</p>"
+    return f"<h3>Provenance</h3>{_json_block(sub.provenance.model_dump())}"
+
+
 def render_detail(entry: Entry, rank: int | None, total: int) -> str:
     """The page of one submission."""
     sub, rep = entry.submission, entry.report
@@ -270,6 +277,7 @@ def render_detail(entry: Entry, rank: int | None, total: int) -> str:
         f'<section class="card"><h2>Run</h2><dl class="facts">{fact_html}</dl>'
         f"<h3>Algorithm configuration</h3>{_json_block(sub.algorithm_config)}"
         f"<h3>Challenge settings</h3>{_json_block(sub.challenge_kwargs)}"
+        f"{_provenance(sub)}"
         f'<p><a class="download" href="{entry.slug}.json" download>Download the submission (JSON)</a></p>'
         "</section></main>"
     )

@@ -139,6 +139,42 @@ def _check_shipped(
     )
 
 
+def check_provenance(submission: Submission) -> list[str]:
+    """Problems with a submission's provenance against the timeline here (shipped timelines only).
+
+    A version 2 submission on a shipped timeline must name exactly the shipped century models (by content
+    fingerprint) and the shipped manifest: a run against other models measured something else.
+    """
+    from progressgym.error import UnknownName
+    from progressgym.timeline import artifact_dir, get_timeline, load_manifest, manifest_hash
+
+    if submission.provenance is None:
+        return []
+    try:
+        timeline = get_timeline(submission.timeline)
+    except UnknownName:
+        return []
+    if timeline.artifacts is None:
+        return []
+    source = artifact_dir(timeline)
+    manifest = load_manifest(source)
+    expected = {code: entry["fingerprint"] for code, entry in manifest["centuries"].items()}
+    given = submission.provenance.century_fingerprints
+    problems = []
+    wrong = sorted(code for code in set(expected) | set(given) if given.get(code) != expected.get(code))
+    if wrong:
+        problems.append(
+            f"provenance: century models {', '.join(wrong)} are not the shipped {timeline.name} models "
+            "(content fingerprints differ)"
+        )
+    if submission.provenance.timeline_manifest_sha256 != manifest_hash(source):
+        problems.append(
+            f"provenance: measured against another {timeline.name} artifact set than the shipped one "
+            f"(artifact version {manifest['artifact_version']})"
+        )
+    return problems
+
+
 def check_references(submission: Submission, *, evaluate_missing: bool = False) -> ReferenceCheck:
     """Compare ``submission.reference_vectors`` with this machine's evaluations of the same models.
 
@@ -217,4 +253,4 @@ def check_references(submission: Submission, *, evaluate_missing: bool = False) 
     )
 
 
-__all__ = ["REFERENCE_TOLERANCE", "ReferenceCheck", "check_references"]
+__all__ = ["REFERENCE_TOLERANCE", "ReferenceCheck", "check_provenance", "check_references"]

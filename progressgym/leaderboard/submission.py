@@ -3,16 +3,20 @@
 A submission is one JSON file (``submission.json``, written beside ``result.json`` by every run). It holds the
 challenge id and version, the timeline, the algorithm's name and configuration, the backend, the seeds, every
 step's examinee vector next to the reference (historical) vectors, query and compute accounting, the package
-version and git revision, and the score the run reported, which is there for information only: the leaderboard
-recomputes the score from the vectors with the challenge's own ``score_result``.
+version and git revision, what the vectors were measured with (:class:`~progressgym.provenance.Provenance`:
+every century model's fingerprint, the timeline's artifact manifest, dtype, prompt format, bank, library
+versions), and the score the run reported, which is there for information only: the leaderboard recomputes the
+score from the vectors with the challenge's own ``score_result``.
+
+Version 2 added ``provenance`` (required); version 1 files, which have none, are still read.
 
 Its JSON Schema is generated from :class:`Submission` into ``leaderboard/submission.schema.json``
 (``python -m progressgym.leaderboard schema``).
 
 >>> SUBMISSION_VERSION
-1
->>> Submission.model_json_schema()["properties"]["version"]["const"]
-1
+2
+>>> Submission.model_json_schema()["properties"]["version"]["enum"]
+[1, 2]
 """
 
 from __future__ import annotations
@@ -23,16 +27,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from progressgym._paths import atomic_write_text
 from progressgym.evaluation.dimensions import DIMENSIONS, N_DIMS, VECTOR_VERSION
+from progressgym.provenance import Provenance
 
 if TYPE_CHECKING:
     from progressgym.log import JudgeCompute, QueryUsage, RunResult, StepRecord
 
-SUBMISSION_VERSION = 1
-"""Layout version of :class:`Submission`; bumped on any incompatible change."""
+SUBMISSION_VERSION = 2
+"""Layout version of :class:`Submission` that runs write; bumped on any incompatible change."""
 
 SUBMISSION_FILE = "submission.json"
 """The file name a run writes its submission to."""
@@ -144,8 +149,8 @@ class Submission(_Model):
     with the challenge's own ``score_result``. Nothing in a submission is ever imported or executed.
     """
 
-    version: Literal[1] = 1
-    """Layout version of this file."""
+    version: Literal[1, 2] = SUBMISSION_VERSION
+    """Layout version of this file (2 since provenance; 1 is still read)."""
     challenge: Text
     """The challenge id with its version, e.g. ``Follow-v0`` (a registered id)."""
     challenge_version: int
@@ -196,6 +201,16 @@ class Submission(_Model):
     """When the run finished (ISO 8601)."""
     notes: Text = ""
     """Free text from the submitter, shown on the submission's page (as text, never as markup)."""
+    provenance: Provenance | None = None
+    """What the vectors were measured with; required from version 2 on."""
+
+    @model_validator(mode="after")
+    def _provenance_from_version_2(self) -> Submission:
+        if self.version >= 2 and self.provenance is None:
+            raise ValueError("a version 2 submission needs its provenance")
+        if self.version == 1 and self.provenance is not None:
+            raise ValueError("provenance is a version 2 field; set version to 2")
+        return self
 
 
 def _queries(usage: QueryUsage) -> Queries:
@@ -277,6 +292,8 @@ def submission_from_result(run_result: RunResult, *, notes: str = "") -> Submiss
         started_at=datetime.fromisoformat(run_result.started_at),
         finished_at=datetime.fromisoformat(run_result.finished_at),
         notes=notes,
+        version=SUBMISSION_VERSION if run_result.provenance is not None else 1,
+        provenance=run_result.provenance,
     )
 
 

@@ -12,8 +12,9 @@ the score from the recorded vectors. The checks, in order:
    dimension names; reference vectors for exactly the timeline's centuries; steps in order, each compared with
    the century the challenge names (t, or t + k in Predict) and that century's reference vector; an episode that
    reaches the last century; ``privileged`` set when privileged calls were made;
-5. references: the vectors equal this machine's cached evaluations of the timeline's models, within 1e-6,
-   when those are available (otherwise "not checked");
+5. references: on a shipped timeline (``mini``) the vectors equal the shipped references within 1e-4 and a
+   version 2 submission's provenance names the shipped century models and manifest; on other timelines the
+   vectors equal this machine's cached evaluations of its models, when available (otherwise "not checked");
 6. score: recomputed; a submitted score that differs by more than 1e-9 is reported and ignored.
 """
 
@@ -31,7 +32,7 @@ from pydantic import ValidationError
 
 from progressgym.error import Error, InvalidInput
 from progressgym.evaluation.dimensions import DIMENSIONS, N_DIMS, VECTOR_VERSION
-from progressgym.leaderboard._references import ReferenceCheck, check_references
+from progressgym.leaderboard._references import ReferenceCheck, check_provenance, check_references
 from progressgym.leaderboard._text import show
 from progressgym.leaderboard.submission import (
     MAX_DEPTH,
@@ -147,6 +148,10 @@ def _schema_problem(error: Any) -> str | None:
     return f"{where}: {error.get('msg', kind)}"
 
 
+READ_VERSIONS: tuple[int, ...] = (1, 2)
+"""Submission layout versions this progressgym reads (runs write :data:`SUBMISSION_VERSION`)."""
+
+
 def _parse(data: bytes, findings: _Findings) -> Submission | None:
     if len(data) > MAX_FILE_BYTES:
         findings.problem(f"file is {len(data):,} bytes (limit {MAX_FILE_BYTES:,})")
@@ -171,10 +176,10 @@ def _parse(data: bytes, findings: _Findings) -> Submission | None:
         findings.problem("a submission is a JSON object")
         return None
     version = raw.get("version", SUBMISSION_VERSION)
-    if version != SUBMISSION_VERSION or isinstance(version, bool):
+    if version not in READ_VERSIONS or isinstance(version, bool):
         findings.problem(
             f"version: submission version {show(version)} is not supported "
-            f"(this progressgym reads version {SUBMISSION_VERSION})"
+            f"(this progressgym reads versions {', '.join(map(str, READ_VERSIONS))})"
         )
         return None
     _scan(raw, [], findings)
@@ -397,6 +402,9 @@ def validate_submission(
                 "the recomputed score is used"
             )
     references = None
+    if check_refs and not findings.problems:
+        for problem in check_provenance(submission):
+            findings.problem(problem)
     if check_refs and not findings.problems:
         references = check_references(submission, evaluate_missing=evaluate_missing)
         if references.status == "mismatch":

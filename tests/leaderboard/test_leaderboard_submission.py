@@ -24,7 +24,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "leaderboard" / "submission.
 def test_submission_carries_the_run():
     result = syn.run_result(challenge="Coevolve-v0", algorithm="lifelong-dpo")
     sub = submission_from_result(result, notes="hello")
-    assert sub.version == SUBMISSION_VERSION
+    assert sub.version == 1 and sub.provenance is None  # a result without provenance gives a version 1 file
     assert (sub.challenge, sub.challenge_version, sub.timeline) == ("Coevolve-v0", 0, "mini")
     assert sub.reference_vectors == result.truth_vectors
     assert [s.examinee_vector for s in sub.steps] == [s.examinee_vector for s in result.steps]
@@ -35,6 +35,29 @@ def test_submission_carries_the_run():
     assert sub.score == result.score
     assert sub.notes == "hello"
     assert len(sub.dimensions) == 19
+
+
+def test_a_result_with_provenance_gives_a_version_2_submission():
+    from progressgym.provenance import Provenance, library_versions
+
+    provenance = Provenance(
+        century_fingerprints={"C013": "0f3454273380b313"},
+        timeline_manifest_sha256=None,
+        dtype="auto",
+        prompt_format="alpaca",
+        chat_template_sha256="a" * 64,
+        bank="core@1/evaluation@s1",
+        prompt_version="p1",
+        vector_version="v1",
+        libraries=library_versions(),
+    )
+    result = syn.run_result(challenge="Follow-v0", algorithm="static").model_copy(
+        update={"provenance": provenance}
+    )
+    sub = submission_from_result(result)
+    assert sub.version == SUBMISSION_VERSION == 2
+    assert sub.provenance == provenance
+    assert Submission.model_validate_json(submission_json(sub)) == sub
 
 
 def test_json_round_trip_is_exact():
@@ -76,7 +99,8 @@ def test_schema_states_the_limits():
     vector = step["target_vector"]
     assert (vector["minItems"], vector["maxItems"]) == (19, 19)
     assert schema["properties"]["steps"]["maxItems"] == 64
-    assert schema["properties"]["version"]["const"] == 1
+    assert schema["properties"]["version"]["enum"] == [1, 2]
+    assert "century_fingerprints" in schema["$defs"]["Provenance"]["required"]
     assert schema["additionalProperties"] is False
     assert "recomputes" in schema["properties"]["score"]["description"]
 

@@ -21,6 +21,7 @@ from progressgym.timeline import (
     artifact_dir,
     get_timeline,
     load_manifest,
+    manifest_hash,
     register_timeline,
     timeline_cache_dir,
 )
@@ -175,8 +176,8 @@ def test_too_deep_nesting():
         ),
         ("[1, 2]", "a submission is a JSON object"),
         (
-            '{"version": 2}',
-            "version: submission version 2 is not supported (this progressgym reads version 1)",
+            '{"version": 3}',
+            "version: submission version 3 is not supported (this progressgym reads versions 1, 2)",
         ),
     ],
 )
@@ -366,6 +367,48 @@ def test_a_reference_beyond_tolerance_of_the_shipped_one_is_invalid_with_the_lar
     assert report.problems == (
         "reference_vectors: 1 of 9 differ from the shipped mini references by more than 0.0001: "
         "C018 (max difference 0.0123)",
+    )
+
+
+def _with_provenance(data, **changes):
+    manifest = load_manifest(artifact_dir(get_timeline("mini")))
+    data["version"] = 2
+    data["provenance"] = {
+        "century_fingerprints": {c: e["fingerprint"] for c, e in manifest["centuries"].items()},
+        "timeline_manifest_sha256": manifest_hash(artifact_dir(get_timeline("mini"))),
+        "dtype": "auto",
+        "prompt_format": "chat_template",
+        "chat_template_sha256": "0" * 64,
+        "bank": "core@1-0ba619e241/evaluation@s1",
+        "prompt_version": "p1",
+        "vector_version": "v1",
+        "libraries": {"torch": "2.13.0", "transformers": "5.19.0", "trl": None, "vllm": None},
+        **changes,
+    }
+    return data
+
+
+def test_version_2_needs_provenance_and_version_1_has_none():
+    data = syn.raw(syn.submission())
+    data["version"] = 2
+    assert any("version 2 submission needs its provenance" in p for p in check(data).problems)
+    data = _with_provenance(syn.raw(syn.submission()))
+    assert check(data).valid, check(data).problems
+    data["version"] = 1
+    assert any("provenance is a version 2 field" in p for p in check(data).problems)
+
+
+def test_a_submission_measured_against_other_century_models_is_refused():
+    data = _with_provenance(syn.raw(syn.submission()))
+    data["provenance"]["century_fingerprints"]["C015"] = "0123456789abcdef"
+    report = validate_bytes(json.dumps(data).encode(), check_refs=True)
+    assert report.problems == (
+        "provenance: century models C015 are not the shipped mini models (content fingerprints differ)",
+    )
+    data = _with_provenance(syn.raw(syn.submission()), timeline_manifest_sha256="f" * 64)
+    report = validate_bytes(json.dumps(data).encode(), check_refs=True)
+    assert report.problems == (
+        "provenance: measured against another mini artifact set than the shipped one (artifact version 1)",
     )
 
 

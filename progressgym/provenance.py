@@ -1,0 +1,89 @@
+"""What a result was measured against: models, timeline artifacts, prompt format, evaluation and libraries.
+
+A score means something only next to what produced it. Every ``result.json`` and every leaderboard submission
+(format version 2) carries a :class:`Provenance`: the content fingerprint of every century model compared, the
+shipped timeline's manifest hash when there is one, the judge's dtype, the prompt format and a hash of the
+chat template it renders with, the item bank with its split version, the prompt and vector versions, and the
+versions of the libraries that ran the models. The leaderboard refuses a submission whose century
+fingerprints are not the timeline's.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from progressgym.core import Judge
+
+LIBRARIES: tuple[str, ...] = ("torch", "transformers", "trl", "vllm")
+"""The libraries whose versions are recorded (``None`` when not installed)."""
+
+_Text = Annotated[str, Field(max_length=256)]
+
+
+class Provenance(BaseModel):
+    """What a run's vectors were measured with."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    century_fingerprints: dict[_Text, _Text]
+    """Content fingerprint of each century model compared, by century code (``C013`` ...)."""
+    timeline_manifest_sha256: _Text | None = None
+    """sha256 of the shipped timeline's ``manifest.json`` (``None`` for timelines that are not shipped)."""
+    dtype: _Text
+    """The judge's inference dtype setting (``auto``: bf16 on CUDA, fp32 on CPU)."""
+    prompt_format: _Text
+    """How conversations were rendered for the century models (``chat_template``, ``alpaca``, ``plain``)."""
+    chat_template_sha256: _Text
+    """sha256 of the template text that format renders with."""
+    bank: _Text
+    """The evaluation item bank's key: name, content version, split and split version."""
+    prompt_version: _Text
+    """Version of the evaluation's question wording."""
+    vector_version: _Text
+    """Version of the value-vector definition."""
+    libraries: dict[_Text, _Text | None]
+    """Installed versions of :data:`LIBRARIES`."""
+
+
+def library_versions() -> dict[str, str | None]:
+    """The installed version of each of :data:`LIBRARIES` (``None`` when absent)."""
+    found: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def judge_provenance(judge: Judge) -> Provenance:
+    """The provenance of a judge's measurements (resolves its century models, which it has already used)."""
+    from progressgym.evaluation.dimensions import VECTOR_VERSION
+    from progressgym.evaluation.prompts import PROMPT_VERSION
+    from progressgym.prompt_format import prompt_format_fingerprint
+    from progressgym.timeline import artifact_dir, century_code, manifest_hash
+
+    models = [judge.century_model(i) for i in range(len(judge.centuries))]
+    prompt_format, template_sha = prompt_format_fingerprint(models[0].path)
+    return Provenance(
+        century_fingerprints={
+            century_code(c): m.fingerprint for c, m in zip(judge.centuries, models, strict=True)
+        },
+        timeline_manifest_sha256=manifest_hash(artifact_dir(judge.timeline))
+        if judge.timeline.artifacts
+        else None,
+        dtype=str(judge.backend_settings.get("dtype", "auto")),
+        prompt_format=prompt_format,
+        chat_template_sha256=template_sha,
+        bank=judge.item_bank("evaluation").key,
+        prompt_version=PROMPT_VERSION,
+        vector_version=VECTOR_VERSION,
+        libraries=library_versions(),
+    )
+
+
+__all__ = ["LIBRARIES", "Provenance", "judge_provenance", "library_versions"]
