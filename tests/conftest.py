@@ -1,4 +1,9 @@
-"""Fixtures shared by the whole suite, and the skipping of ``gpu`` and ``vllm`` tests that cannot run here."""
+"""Fixtures shared by the whole suite, and the skipping of ``gpu`` and ``vllm`` tests that cannot run here.
+
+Test helper modules (``pg_testkit``, ``scripted_models``, ``toy_bank``, ``leaderboard_synthetic``) sit beside the
+tests that wrote them and are imported by name: pyproject's ``pythonpath`` puts their folders on ``sys.path``.
+The test timelines and bank of ``pg_testkit`` are fixtures of every test, from here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from pg_testkit import judge_kwargs, pg_cache, test_bank, test_timelines, use_pg_cache
 
 
 def _cuda_available() -> bool:
@@ -33,3 +39,6 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from progressgym.tiny import DEFAULT_TINY_CORPUS, build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), corpus=DEFAULT_TINY_CORPUS, seed=0)
+
+
+__all__ = ["judge_kwargs", "pg_cache", "test_bank", "test_timelines", "tiny_model_dir", "use_pg_cache"]

@@ -11,15 +11,13 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pg_testkit
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "challenges"))
-import pg_testkit  # noqa: E402
-
-from progressgym import run as run_cli  # noqa: E402
-from progressgym._paths import cache_dir, claim_new_dir  # noqa: E402
-from progressgym.evaluation import cache  # noqa: E402
-from progressgym.log import read_result  # noqa: E402
+from progressgym import run as run_cli
+from progressgym._paths import cache_dir, claim_new_dir
+from progressgym.evaluation import cache
+from progressgym.log import read_result
 
 # ------------------------------------------------------------------------------------- run directories
 

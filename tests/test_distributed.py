@@ -9,17 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pg_testkit
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "challenges"))
-import pg_testkit  # noqa: E402
-
-from progressgym import _distributed as dist  # noqa: E402
-from progressgym.error import InvalidInput  # noqa: E402
-from progressgym.run import main  # noqa: E402
-
-pg_cache, use_pg_cache, test_bank = pg_testkit.pg_cache, pg_testkit.use_pg_cache, pg_testkit.test_bank
-test_timelines, judge_kwargs = pg_testkit.test_timelines, pg_testkit.judge_kwargs
+from progressgym import _distributed as dist
+from progressgym.error import InvalidInput
+from progressgym.run import main
 
 _LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "ACCELERATE_USE_CPU")
 

@@ -1,4 +1,3 @@
-import sys
 from pathlib import Path
 
 import gymnasium
@@ -6,14 +5,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-sys.path.insert(0, str(Path(__file__).parent / "challenges"))
-import pg_testkit  # noqa: E402
-
-# The fixtures live beside the challenge tests.
-pg_cache, use_pg_cache, test_bank = pg_testkit.pg_cache, pg_testkit.use_pg_cache, pg_testkit.test_bank
-test_timelines, judge_kwargs = pg_testkit.test_timelines, pg_testkit.judge_kwargs
-
-import progressgym  # noqa: E402, F401
+import progressgym  # noqa: F401
 
 ENV_IDS = ["progressgym/Follow-v0", "progressgym/Predict-v0", "progressgym/Coevolve-v0"]
 

@@ -10,21 +10,19 @@ import sys
 import time
 from pathlib import Path
 
+import pg_testkit
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "challenges"))
-import pg_testkit  # noqa: E402
-
-from progressgym._paths import cache_dir  # noqa: E402
-from progressgym.grid import (  # noqa: E402
+from progressgym._paths import cache_dir
+from progressgym.grid import (
     Executor,
     GridSpec,
     load_grid_config,
     make_grid,
     read_manifest,
 )
-from progressgym.log import read_result  # noqa: E402
-from progressgym.run import _judge_kwargs, _parse, main  # noqa: E402
+from progressgym.log import read_result
+from progressgym.run import _judge_kwargs, _parse, main
 
 STATIC, ORACLE = "Follow-v0_static_seed0", "Follow-v0_oracle_seed0"
 

@@ -3,16 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pg_testkit
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "challenges"))
-import pg_testkit  # noqa: E402
-
-from progressgym.run import main  # noqa: E402
-
-# The fixtures live beside the challenge tests.
-pg_cache, use_pg_cache, test_bank = pg_testkit.pg_cache, pg_testkit.use_pg_cache, pg_testkit.test_bank
-test_timelines, judge_kwargs = pg_testkit.test_timelines, pg_testkit.judge_kwargs
+from progressgym.run import main
 
 
 def _tree(root: Path) -> list[str]:
