@@ -83,10 +83,11 @@ def _safetensors_problem(file: Path) -> str | None:
 
 
 def model_dir_problem(path: str | os.PathLike[str]) -> str | None:
-    """Why a directory cannot be loaded as a model, found from its files alone (fast), or ``None``.
+    """Why a directory cannot be loaded as a model, found without loading its weights (fast), or ``None``.
 
     Checks for a ``config.json`` that is a JSON object naming its ``model_type``, a tokenizer, weight files,
-    and that every ``.safetensors`` file is as long as its header says. Loads nothing.
+    and that every ``.safetensors`` file is as long as its header says; then, when transformers is installed,
+    that transformers accepts the configuration (known model type, fields of the right types).
 
     Args:
         path: The model directory.
@@ -119,6 +120,22 @@ def model_dir_problem(path: str | os.PathLike[str]) -> str | None:
                 problem = f"cannot read {file.name}: {exc.strerror or exc}"
             if problem is not None:
                 return f"{root}: {problem}"
+    return _config_problem(root)
+
+
+def _config_problem(root: Path) -> str | None:
+    """What transformers finds wrong with a model directory's configuration, or ``None``."""
+    try:
+        from transformers import AutoConfig
+    except ImportError:  # the backends that load models need transformers; nothing more to check without it
+        return None
+    try:
+        AutoConfig.from_pretrained(str(root))
+    except Exception as exc:  # transformers raises many kinds of error for a bad configuration
+        detail = " ".join(str(exc).split()).split(". ")[0]
+        if len(detail) > 200:
+            detail = detail[:197] + "..."
+        return f"{root / 'config.json'} is not a configuration transformers accepts ({detail})"
     return None
 
 

@@ -118,7 +118,11 @@ def _safetensors(path: Path, *, truncate: bool) -> None:
 def _model(work: Path, case: str) -> Path:
     model = work / "model"
     model.mkdir()
-    config = {"model_type": "llama"}
+    config: dict[str, object] = {"model_type": "llama"}
+    if case == "wrong field type":
+        config["hidden_size"] = "abc"
+    elif case == "unknown model type":
+        config["model_type"] = "nonsense"
     if case == "config only":
         (model / "config.json").write_text(json.dumps(config))
         return model
@@ -134,6 +138,8 @@ EVALUATE_CASES = {
     "no weights": "has no weights",
     "malformed config": "config.json is not valid JSON",
     "truncated weights": "model.safetensors is truncated",
+    "wrong field type": "is not a configuration transformers accepts (Validation error for field 'hidden_size'",
+    "unknown model type": "is not a configuration transformers accepts (The checkpoint you are trying to load has",
     "json under a file": "--json afile/out.json cannot be created: ",
     "plot under a file": "--plot afile/out.png cannot be created: ",
     "plot under /proc": "--plot /proc/out.png is under /proc",

@@ -71,13 +71,18 @@ def _unloadable(folder: Path, case: str) -> str:
     if case == "config only":
         return str(folder)
     (folder / "tokenizer.json").write_text("{}")
+    header = b'{"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}'
     if case == "truncated weights":
-        header = b'{"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}'
         (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 10)
+    elif case == "unknown model type":
+        (folder / "config.json").write_text('{"model_type": "nonsense"}')
+        (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4000)
     return str(folder)
 
 
-@pytest.mark.parametrize("case", ["config only", "garbage config", "no weights", "truncated weights"])
+@pytest.mark.parametrize(
+    "case", ["config only", "garbage config", "no weights", "truncated weights", "unknown model type"]
+)
 def test_an_action_that_cannot_be_loaded_is_invalid(case, judge_kwargs, tmp_path):
     env = gymnasium.make("progressgym/Follow-v0", **judge_kwargs).unwrapped
     env.reset(seed=0)
