@@ -16,11 +16,16 @@ from typing import Any, NoReturn
 from progressgym._cli import run_cli, silence_progress_bars
 from progressgym._paths import atomic_write_json, check_writable_path
 from progressgym.error import InvalidInput
-from progressgym.evaluation.evaluator import Evaluation, evaluate, evaluate_timeline
+from progressgym.evaluation.evaluator import Evaluation, evaluate, evaluate_timeline, resolve_model
 from progressgym.evaluation.items import SPLITS, ItemBank
 from progressgym.evaluation.prompts import FORMATS, ORDERS
 from progressgym.evaluation.scoring import MODES
-from progressgym.prompt_format import PROMPT_FORMATS, configure, timeline_prompt_format
+from progressgym.prompt_format import (
+    PROMPT_FORMATS,
+    configure,
+    prompt_format_fingerprint,
+    timeline_prompt_format,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -175,9 +180,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = evaluate(args.model, model_dir=args.model_dir, **settings)
     _print_one(result)
+    fmt, template_hash = prompt_format_fingerprint(resolve_model(args.model, model_dir=args.model_dir).path)
+    print(f"prompts  {fmt} (template sha256 {template_hash[:16]})")
     _print_dropped(dropped)
     if args.json:
-        atomic_write_json(args.json, {**result.to_dict(), "bank_dropped": dropped})
+        atomic_write_json(
+            args.json,
+            {
+                **result.to_dict(),
+                "bank_dropped": dropped,
+                "prompt_format": fmt,
+                "prompt_template_sha256": template_hash,
+            },
+        )
     if args.plot:
         from progressgym.evaluation.plots import plot_vector
 
