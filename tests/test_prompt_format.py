@@ -180,3 +180,29 @@ def test_hf_backend_scores_and_generates_on_the_twin_in_alpaca(twin_dir):
         replies = backend.generate([GenerateRequest(user("Say something."), max_new_tokens=5)])
     assert len(scores[0]) == 2 and all(s < 0 for s in scores[0])
     assert isinstance(replies[0], str)
+
+
+def test_a_judge_sets_the_format_and_records_it_when_chosen():
+    from progressgym.prompt_format import current_settings
+    from progressgym.registration import make_judge
+
+    with prompt_format_settings():
+        judge = make_judge("follow", timeline="histllama3-8b", prompt_format="plain")
+        assert judge.kwargs["prompt_format"] == "plain"
+        assert current_settings() == ("plain", "alpaca")
+        assert "prompt_format" not in make_judge("follow", timeline="mini").kwargs
+        assert current_settings() == ("auto", "plain")
+
+
+def test_the_run_command_refuses_an_unknown_format_on_one_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "progressgym.run", "--challenge", "follow", "--prompt-format", "alpacca"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert "alpaca" in done.stderr and len(done.stderr.strip().splitlines()) == 1
