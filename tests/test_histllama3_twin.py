@@ -9,16 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from pg_testkit import write_test_bank
 
 from progressgym.backends import _chat
 from progressgym.evaluation.items import read_jsonl_bank
 from progressgym.evaluation.prompts import bank_prompts
 from progressgym.prompt_format import load_tokenizer, prompt_format_settings
 from progressgym.twin import build_histllama3_twin
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "challenges"))
-from pg_testkit import write_test_bank  # noqa: E402
 
 ALPACA = (
     "<|begin_of_text|>Below is an instruction that describes a task. Write a response that appropriately "
