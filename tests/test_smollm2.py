@@ -72,3 +72,65 @@ def test_generate_mode_reads_real_replies_with_invalid_and_refusal_rates(smollm2
     assert len(set(replies)) > len(replies) // 2
     assert sum(any(c.isalpha() for c in r) for r in nonempty) >= 0.9 * len(nonempty)
     assert sum(a.status == "valid" for a in parsed) >= len(parsed) // 4
+
+
+@pytest.mark.slow
+def test_stable_alignment_full_preset_step_trains_on_real_drafts(
+    smollm2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``full``-preset update (generated drafts, rated by the judge) on SmolLM2 as every century model."""
+    from pg_testkit import write_test_bank
+
+    from progressgym.algorithms import stable_alignment
+
+    rows: list[dict] = []
+    drafted = stable_alignment.StableAlignmentExaminee._generated_rows
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = drafted(self, *args, **kwargs)
+        rows.extend(out[0])
+        return out
+
+    monkeypatch.setattr(stable_alignment.StableAlignmentExaminee, "_generated_rows", spy)
+
+    from progressgym.registration import make_examinee, make_judge
+    from progressgym.timeline import get_timeline
+
+    models = tmp_path / "models"
+    for member in get_timeline("histllama3-8b").members[:2]:
+        (models / member.local_names[0]).parent.mkdir(parents=True, exist_ok=True)
+        (models / member.local_names[0]).symlink_to(smollm2_dir, target_is_directory=True)
+    judge = make_judge(
+        "follow",
+        timeline="histllama3-8b",
+        model_dir=str(models),
+        bank=str(write_test_bank(tmp_path / "bank.jsonl")),
+        eval_formats=["label"],
+        device="cpu",
+    )
+    judge.reset(seed=0, workdir=tmp_path / "judge")
+    config = {"preset": "full", "max_scenarios": 2, "num_comp": 2, "max_new_tokens": 12, "epochs": 1.0}
+    examinee = make_examinee("stable-alignment", config)
+    (tmp_path / "examinee").mkdir()
+    examinee.reset(initial_model=judge.initial_model(), workdir=tmp_path / "examinee", seed=0)
+    interface = judge.interface(0)
+    model = examinee.update(interface, judge.step_info(0))
+    entry = examinee.log[-1]  # type: ignore[attr-defined]
+    print(f"SmolLM2 stable-alignment step: {entry}")
+    assert interface.usage.queries == entry["queries"] > 0
+    # Real text flowed: the drafts the judge rated and the examinee trained on.
+    drafts = [
+        c["content"] if isinstance(c, dict) else str(c) for row in rows for c in _flat(row["completions"])
+    ]
+    print(f"drafts: {drafts!r}")
+    assert drafts and all(d.strip() for d in drafts)
+    assert sum(any(ch.isalpha() for ch in d) for d in drafts) == len(drafts)
+    assert Path(model.path).name == "step-000" and (Path(model.path) / "config.json").is_file()
+
+
+def _flat(completions: object) -> list[object]:
+    """A row's completions as a flat list (a completion may be a message list)."""
+    out: list[object] = []
+    for item in completions if isinstance(completions, list) else [completions]:
+        out.extend(item if isinstance(item, list) else [item])
+    return out
