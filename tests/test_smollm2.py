@@ -134,3 +134,68 @@ def _flat(completions: object) -> list[object]:
     for item in completions if isinstance(completions, list) else [completions]:
         out.extend(item if isinstance(item, list) else [item])
     return out
+
+
+GENERATING = {
+    "self-align": {
+        "preset": "full",
+        "max_scenarios": 2,
+        "exemplars": 1,
+        "questions": 2,
+        "max_new_tokens": 12,
+    },
+    "gpo": {
+        "preset": "full",
+        "max_scenarios": 2,
+        "num_responses": 2,
+        "max_new_tokens": 12,
+        "iterations": 1,
+        "gpm_epochs": 1.0,
+        "epochs": 1.0,
+    },
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(GENERATING))
+def test_full_preset_step_of_a_generating_algorithm(
+    name: str, smollm2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``full``-preset update on SmolLM2; every reply generated through a backend during it is real text."""
+    from pg_testkit import write_test_bank
+
+    from progressgym.backends import hf
+    from progressgym.registration import make_examinee, make_judge
+    from progressgym.timeline import get_timeline
+
+    replies: list[str] = []
+    generate = hf.HFBackend._generate
+
+    def spy(self, requests):  # type: ignore[no-untyped-def]
+        out = generate(self, requests)
+        replies.extend(out)
+        return out
+
+    monkeypatch.setattr(hf.HFBackend, "_generate", spy)
+    models = tmp_path / "models"
+    models.mkdir()
+    for member in get_timeline("histllama3-8b").members[:2]:
+        (models / member.local_names[0]).symlink_to(smollm2_dir, target_is_directory=True)
+    judge = make_judge(
+        "follow",
+        timeline="histllama3-8b",
+        model_dir=str(models),
+        bank=str(write_test_bank(tmp_path / "bank.jsonl")),
+        eval_formats=["label"],
+        device="cpu",
+    )
+    judge.reset(seed=0, workdir=tmp_path / "judge")
+    examinee = make_examinee(name, GENERATING[name])
+    (tmp_path / "examinee").mkdir()
+    examinee.reset(initial_model=judge.initial_model(), workdir=tmp_path / "examinee", seed=0)
+    interface = judge.interface(0)
+    model = examinee.update(interface, judge.step_info(0))
+    print(f"SmolLM2 {name} step: {examinee.log[-1]}; replies: {replies[:4]!r}")  # type: ignore[attr-defined]
+    assert interface.usage.queries > 0 and replies
+    assert sum(bool(r.strip()) and any(c.isalpha() for c in r) for r in replies) >= 0.75 * len(replies)
+    assert (Path(model.path) / "config.json").is_file()
