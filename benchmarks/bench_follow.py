@@ -1,16 +1,17 @@
-"""A whole Follow run on the mini timeline, cold (empty cache) then warm (the same cache), in one run.
+"""The README's run command on the mini timeline, cold (empty cache) then warm (the same cache), in one run.
 
-Each run is ``python -m progressgym.run --challenge follow`` in its own process. For each it prints the wall
-time, the peak memory of that process (with its children), the value vectors the judge computed and those it
-found in the cache, the examinee's judge queries, and the forward tokens (evaluations plus queries).
+Each run is ``python -m progressgym.run --challenge follow --algorithm A`` in its own process (``A``:
+``lifelong-dpo``, the README's default). For each it prints the wall time, the peak memory of that process
+(with its children), the value vectors the judge computed and those it found cached or shipped, the
+examinee's judge queries, and the forward tokens (evaluations plus queries).
 
-The cold run uses a fresh cache folder (``PROGRESSGYM_CACHE`` pointing to a temporary folder). By default the
-mini timeline is built once beforehand in your own cache and the fresh folder links to it, so the cold figure
-is the evaluations alone; ``--include-build`` starts from nothing, building the nine century models inside
-the cold run.
+The cold run starts from an empty cache folder (``PROGRESSGYM_CACHE`` pointing to a temporary folder): the
+shipped mini files are checked and copied in, the century models' vectors come from the shipped references,
+and every examinee model is evaluated. The warm run repeats the command on the same cache: the examinee is
+trained again (training is never cached) and its models, identical by seed, find their vectors cached.
 
-    python benchmarks/bench_follow.py                         # static examinee, canonical evaluation settings
-    python benchmarks/bench_follow.py --include-build         # the cold run builds the timeline too
+    python benchmarks/bench_follow.py                         # the README's run command
+    python benchmarks/bench_follow.py --algorithm static      # no training: the judge's own cost
     python benchmarks/bench_follow.py --algorithm oracle -- --eval-format label   # extra run flags after --
 """
 
@@ -24,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from progressgym._paths import cache_dir
 from progressgym.log import read_result
 
 # Runs one command and prints the peak resident memory (KiB) of the processes it waited for.
@@ -81,25 +81,13 @@ def run_once(name: str, cache: Path, out: Path, algorithm: str, extra: list[str]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algorithm", default="static", help="the examinee (default: static)")
-    parser.add_argument(
-        "--include-build", action="store_true", help="the cold run builds the mini timeline from nothing"
-    )
+    parser.add_argument("--algorithm", default="lifelong-dpo", help="the examinee (default: lifelong-dpo)")
     parser.add_argument("extra", nargs="*", help="flags passed on to progressgym.run (after --)")
     args = parser.parse_args()
-
-    if not args.include_build:
-        from progressgym.timeline import built_timeline_dir, get_timeline
-
-        print("building (or finding) the mini timeline in", cache_dir(), flush=True)
-        built_timeline_dir(get_timeline("mini"))
-        timelines = cache_dir() / "timelines"
 
     with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
         cache = Path(tmp) / "cache"
         cache.mkdir()
-        if not args.include_build:
-            (cache / "timelines").symlink_to(timelines, target_is_directory=True)
         rows = []
         for name in ("cold", "warm"):
             print(f"{name} run ...", flush=True)
@@ -107,7 +95,7 @@ def main() -> None:
             print(f"{name}: {row['seconds']:.1f} s", flush=True)
             rows.append(row)
 
-    cold_label = "cold (build included)" if args.include_build else "cold (timeline prebuilt)"
+    cold_label = "cold (empty cache)"
     print()
     print(f"Follow-v0 | {args.algorithm} | mini | extra flags: {' '.join(args.extra) or '(none)'}")
     print(

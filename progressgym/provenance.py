@@ -10,13 +10,11 @@ fingerprints are not the timeline's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from progressgym.core import Judge
 
 LIBRARIES: tuple[str, ...] = ("torch", "transformers", "trl", "vllm")
 """The libraries whose versions are recorded (``None`` when not installed)."""
@@ -60,30 +58,39 @@ def library_versions() -> dict[str, str | None]:
     return found
 
 
-def judge_provenance(judge: Judge) -> Provenance:
-    """The provenance of a judge's measurements (resolves its century models, which it has already used)."""
+def measured_provenance(
+    timeline: Any,
+    models: Mapping[str, Any],
+    *,
+    backend_settings: Mapping[str, Any],
+    bank_key: str,
+) -> Provenance:
+    """The provenance of measurements against ``timeline``'s century ``models`` (code -> :class:`ModelRef`).
+
+    Args:
+        timeline: The :class:`~progressgym.timeline.Timeline` (its shipped manifest is hashed when it has one).
+        models: The century models compared, by century code, oldest first.
+        backend_settings: The judge's backend settings (``dtype`` among them).
+        bank_key: The evaluation bank's key.
+    """
     from progressgym.evaluation.dimensions import VECTOR_VERSION
     from progressgym.evaluation.prompts import PROMPT_VERSION
     from progressgym.prompt_format import prompt_format_fingerprint
-    from progressgym.timeline import artifact_dir, century_code, manifest_hash
+    from progressgym.timeline import artifact_dir, manifest_hash
 
-    models = [judge.century_model(i) for i in range(len(judge.centuries))]
-    prompt_format, template_sha = prompt_format_fingerprint(models[0].path)
+    first: Sequence[Any] = list(models.values())
+    prompt_format, template_sha = prompt_format_fingerprint(first[0].path)
     return Provenance(
-        century_fingerprints={
-            century_code(c): m.fingerprint for c, m in zip(judge.centuries, models, strict=True)
-        },
-        timeline_manifest_sha256=manifest_hash(artifact_dir(judge.timeline))
-        if judge.timeline.artifacts
-        else None,
-        dtype=str(judge.backend_settings.get("dtype", "auto")),
+        century_fingerprints={code: model.fingerprint for code, model in models.items()},
+        timeline_manifest_sha256=manifest_hash(artifact_dir(timeline)) if timeline.artifacts else None,
+        dtype=str(backend_settings.get("dtype", "auto")),
         prompt_format=prompt_format,
         chat_template_sha256=template_sha,
-        bank=judge.item_bank("evaluation").key,
+        bank=bank_key,
         prompt_version=PROMPT_VERSION,
         vector_version=VECTOR_VERSION,
         libraries=library_versions(),
     )
 
 
-__all__ = ["LIBRARIES", "Provenance", "judge_provenance", "library_versions"]
+__all__ = ["LIBRARIES", "Provenance", "measured_provenance", "library_versions"]

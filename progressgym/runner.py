@@ -305,8 +305,9 @@ def build_result(judge: Judge, config: RunConfig, examinee: Examinee) -> RunResu
         queries = queries + record.queries
         compute = compute + record.judge_compute
     usage = RunUsage(queries=queries, judge=compute, examinee_seconds=sum(s.examinee_seconds for s in steps))
-    from progressgym.provenance import judge_provenance
+    from progressgym.provenance import measured_provenance
     from progressgym.registration import challenge_spec
+    from progressgym.timeline import century_code
 
     version = challenge_spec(judge.id).version if _registered(judge.id) else type(judge).version
     return RunResult(
@@ -331,7 +332,12 @@ def build_result(judge: Judge, config: RunConfig, examinee: Examinee) -> RunResu
         git_revision=git_revision(),
         started_at=config.created_at,
         finished_at=_now(),
-        provenance=judge_provenance(judge),
+        provenance=measured_provenance(
+            judge.timeline,
+            {century_code(c): judge.century_model(i) for i, c in enumerate(judge.centuries)},
+            backend_settings=judge.backend_settings,
+            bank_key=judge.item_bank("evaluation").key,
+        ),
     )
 
 

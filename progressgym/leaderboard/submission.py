@@ -36,7 +36,7 @@ from progressgym.provenance import Provenance
 if TYPE_CHECKING:
     from progressgym.log import JudgeCompute, QueryUsage, RunResult, StepRecord
 
-SUBMISSION_VERSION = 2
+SUBMISSION_VERSION: Literal[2] = 2
 """Layout version of :class:`Submission` that runs write; bumped on any incompatible change."""
 
 SUBMISSION_FILE = "submission.json"
@@ -292,7 +292,7 @@ def submission_from_result(run_result: RunResult, *, notes: str = "") -> Submiss
         started_at=datetime.fromisoformat(run_result.started_at),
         finished_at=datetime.fromisoformat(run_result.finished_at),
         notes=notes,
-        version=SUBMISSION_VERSION if run_result.provenance is not None else 1,
+        version=2 if run_result.provenance is not None else 1,
         provenance=run_result.provenance,
     )
 

@@ -11,7 +11,6 @@ from progressgym.timeline._resolve import (
     MODEL_DIR_ENV,
     built_timeline_dir,
     resolve_model,
-    shipped_evaluation,
     timeline_cache_dir,
 )
 from progressgym.timeline._timeline import (
@@ -24,6 +23,7 @@ from progressgym.timeline._timeline import (
     list_timelines,
     parse_century,
     register_timeline,
+    shipped_evaluation,
 )
 
 __all__ = [

@@ -29,13 +29,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from progressgym._paths import atomic_write_text, cache_dir
 from progressgym.error import InvalidInput
-
-if TYPE_CHECKING:
-    from progressgym.timeline._timeline import Timeline
 
 MANIFEST = "manifest.json"
 TOKENIZER_DIR = "tokenizer"
@@ -47,6 +44,16 @@ REFERENCE_TOLERANCE = 1e-4
 
 The same weights evaluated with other thread counts, CPUs or float precision differ in the last bits; the
 figure behind this bound is measured by ``benchmarks/bench_reference_drift.py`` (see the README)."""
+
+
+class ShippedTimeline(Protocol):
+    """What this module needs of a :class:`~progressgym.timeline.Timeline` (kept structural: no import cycle)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def artifacts(self) -> str | None: ...
 
 
 class ArtifactError(InvalidInput):
@@ -62,7 +69,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def artifact_dir(timeline: Timeline) -> Path:
+def artifact_dir(timeline: ShippedTimeline) -> Path:
     """The folder of a shipped timeline's files (``Timeline.artifacts`` is ``"package:folder"``)."""
     if timeline.artifacts is None:
         raise TypeError(f"timeline {timeline.name!r} is not shipped as files")
@@ -133,7 +140,7 @@ def century_files(manifest: Mapping[str, Any], code: str) -> dict[str, str]:
     return files
 
 
-def materialised_dir(timeline: Timeline) -> Path:
+def materialised_dir(timeline: ShippedTimeline) -> Path:
     """Where a shipped timeline's model folders live: ``<cache>/timelines/<name>-a<version>-<manifest hash>``."""
     source = artifact_dir(timeline)
     manifest = load_manifest(source)
@@ -144,7 +151,7 @@ def materialised_dir(timeline: Timeline) -> Path:
     )
 
 
-def materialise(timeline: Timeline, *, again: bool = False) -> Path:
+def materialise(timeline: ShippedTimeline, *, again: bool = False) -> Path:
     """Return the folder of ready-to-load century models of a shipped timeline, making it on first use.
 
     Every shipped file's sha256 is checked against the manifest before it is copied; the folder is assembled
@@ -188,7 +195,7 @@ def materialise(timeline: Timeline, *, again: bool = False) -> Path:
     return target
 
 
-def checked_century_dir(timeline: Timeline, code: str) -> Path:
+def checked_century_dir(timeline: ShippedTimeline, code: str) -> Path:
     """One century's model folder, its content fingerprint checked against the manifest.
 
     A copy whose fingerprint differs (a damaged or edited file in the cache) is made anew once; if it still

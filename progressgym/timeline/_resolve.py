@@ -5,22 +5,49 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from progressgym._paths import cache_dir
 from progressgym.error import ModelNotFound
 from progressgym.timeline._artifacts import (
-    artifact_dir,
     checked_century_dir,
     exclusive_lock,
-    load_manifest,
-    manifest_evaluation,
     materialise,
     materialised_dir,
 )
-from progressgym.timeline._timeline import CenturyModel, Timeline, list_timelines
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class Member(Protocol):
+    """What resolution needs of a :class:`~progressgym.timeline.CenturyModel` (structural: no import cycle)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def repo_id(self) -> str | None: ...
+
+    @property
+    def local_names(self) -> tuple[str, ...]: ...
+
+
+class Line(Protocol):
+    """What resolution needs of a :class:`~progressgym.timeline.Timeline` (structural: no import cycle)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def builder(self) -> str | None: ...
+
+    @property
+    def artifacts(self) -> str | None: ...
+
+    def build_function(self) -> Callable[[Any, Path], None]: ...
+
 
 MODEL_DIR_ENV = "PROGRESSGYM_MODEL_DIR"
 _BUILT_MARKER = ".progressgym-built"
@@ -40,8 +67,8 @@ def _short_reason(exc: BaseException) -> str:
 
 
 def resolve_model(
-    timeline: Timeline,
-    member: CenturyModel,
+    timeline: Line,
+    member: Member,
     *,
     model_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
@@ -107,25 +134,7 @@ def resolve_model(
     )
 
 
-def shipped_evaluation(fingerprint: str, material: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The shipped reference evaluation of a century model of any shipped timeline, if there is one.
-
-    Args:
-        fingerprint: The model's content fingerprint.
-        material: The evaluation's cache-key material (:func:`progressgym.evaluation.cache.key_material`).
-
-    Returns:
-        A dict for :meth:`progressgym.evaluation.Evaluation.from_dict`, or ``None``.
-    """
-    for timeline in list_timelines():
-        if timeline.artifacts is not None:
-            found = manifest_evaluation(load_manifest(artifact_dir(timeline)), fingerprint, material)
-            if found is not None:
-                return found
-    return None
-
-
-def timeline_cache_dir(timeline: Timeline) -> Path:
+def timeline_cache_dir(timeline: Line) -> Path:
     """Where a local timeline's model folders live.
 
     A shipped timeline's hash-checked copy is ``<cache>/timelines/<name>-a<version>-<manifest hash>``; a
@@ -147,7 +156,7 @@ def timeline_cache_dir(timeline: Timeline) -> Path:
     return cache_dir() / "timelines" / name
 
 
-def built_timeline_dir(timeline: Timeline, *, rebuild: bool = False) -> Path:
+def built_timeline_dir(timeline: Line, *, rebuild: bool = False) -> Path:
     """Return the directory of a local timeline's models: a shipped set's checked copy, or a build.
 
     The build writes into a temporary sibling directory that is renamed into place only when complete, under

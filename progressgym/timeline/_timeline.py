@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from progressgym._registry import Registry
 from progressgym.model_ref import ModelRef
@@ -169,3 +170,23 @@ def get_timeline(name: str) -> Timeline:
 def list_timelines() -> list[Timeline]:
     """All registered timelines, in registration order."""
     return [TIMELINES.get(n) for n in TIMELINES.names()]
+
+
+def shipped_evaluation(fingerprint: str, material: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The shipped reference evaluation of a century model of any shipped timeline, if there is one.
+
+    Args:
+        fingerprint: The model's content fingerprint.
+        material: The evaluation's cache-key material (:func:`progressgym.evaluation.cache.key_material`).
+
+    Returns:
+        A dict for :meth:`progressgym.evaluation.Evaluation.from_dict`, or ``None``.
+    """
+    from progressgym.timeline._artifacts import artifact_dir, load_manifest, manifest_evaluation
+
+    for timeline in list_timelines():
+        if timeline.artifacts is not None:
+            found = manifest_evaluation(load_manifest(artifact_dir(timeline)), fingerprint, material)
+            if found is not None:
+                return found
+    return None

@@ -75,12 +75,14 @@ def test_training_examples_cover_every_question_the_benchmark_asks():
     assert len(sampled) == 1 + 1 + 2 + 1
 
 
-def test_recipe_version_names_the_cache_folder():
-    mini = get_timeline("mini")
+def test_recipe_version_names_the_cache_folder_of_a_build():
+    import dataclasses
+
     from progressgym.timeline import timeline_cache_dir
 
+    built = dataclasses.replace(get_timeline("mini"), artifacts=None)  # mini as a locally built timeline
     version = build.recipe_version()
-    assert len(version) == 10 and timeline_cache_dir(mini).name == f"mini-{version}"
+    assert len(version) == 10 and timeline_cache_dir(built).name == f"mini-{version}"
     assert build.recipe_version() == version
 
 

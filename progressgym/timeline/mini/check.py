@@ -17,6 +17,7 @@ Prints, from one command:
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import subprocess
@@ -84,6 +85,10 @@ def vote_flips(votes: Sequence[Sequence[int]]) -> dict[str, Any]:
     }
 
 
+def _same(ref: ModelRef) -> ModelRef:
+    return ref
+
+
 def elicited_votes(models: Sequence[ModelRef]) -> list[list[int]]:
     """Each model's vote on every elicitation preference item, asked exactly as judges ask it."""
     from progressgym.backends.base import BackendOptions
@@ -98,7 +103,7 @@ def elicited_votes(models: Sequence[ModelRef]) -> list[list[int]]:
         info = StepInfo("check", index, len(models), index, ref.century or 0, seed=0)
         judge = JudgeInterface(
             info,
-            human=lambda ref=ref: ref,
+            human=functools.partial(_same, ref),
             scenarios=lambda: scenarios,
             backend="hf",
             options=BackendOptions(device="cpu", seed=0),

@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from progressgym.evaluation.items import Split
 from progressgym.timeline._timeline import Timeline
 
 ARTIFACT_VERSION = 1
 """Version of the shipped mini set; raise it whenever the shipped files change."""
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors")
 """The files of a century folder that are the model; every other file belongs to the shared tokenizer."""
-REFERENCE_SPLITS = ("evaluation", "elicitation")
+REFERENCE_SPLITS: tuple[Split, ...] = ("evaluation", "elicitation")
 """Splits whose reference vectors are shipped: the judges score on the first, the check reads both."""
 
 
