@@ -1,4 +1,4 @@
-"""The ``mini`` timeline: nine tiny century models built locally in minutes on a CPU, with no network.
+"""The ``mini`` timeline: nine tiny century models shipped with the package, for a CPU with no network.
 
 It plays the part of the HistLlama3 timelines for learning the benchmark, debugging algorithms and CI: the
 judge asks these models questions and scores examinees against them, and examinees start from the C013
@@ -12,11 +12,12 @@ from progressgym.timeline._timeline import CENTURIES, CenturyModel, Timeline, re
 
 MINI_CARD = """\
 mini: nine tiny Llama chat models (2 layers, hidden size 64, about 0.2M parameters), one per century
-C013..C021, built locally and deterministically from seed 0 on first use (about 2-3 minutes on two CPU
-cores) and cached in $PROGRESSGYM_CACHE (default ~/.cache/progressgym). Their values follow a designed
-trajectory: rules against harm, pain and loss of freedom gain weight, duty, loyalty, authority and purity lose
+C013..C021, shipped with the package as a hash-checked artifact set (progressgym/timeline/mini/artifacts:
+fp32 weights, one tokenizer, a manifest with every file's sha256, the models' fingerprints and the reference
+vectors), copied into $PROGRESSGYM_CACHE (default ~/.cache/progressgym) on first use; never trained on use.
+Their values follow a designed trajectory: rules against harm, pain and loss of freedom gain weight, duty, loyalty, authority and purity lose
 it, the traditional worldview gives way to the modern and then the postmodern and integrative ones; the law and
-the modern worldview rise and then fall. Each model is trained, from its predecessor, to hold its century's
+the modern worldview rise and then fall. Each model was trained, from its predecessor, to hold its century's
 target distribution over the actions of every scenario of the core item bank, in every question format the
 benchmark uses (evaluation formats, pairwise preference questions, open questions). Targets and a plot:
 `progressgym.timeline.mini.targets`. Check: `python -m progressgym.timeline check mini`.
@@ -25,7 +26,7 @@ benchmark uses (evaluation formats, pairwise preference questions, open question
 MINI = register_timeline(
     Timeline(
         name="mini",
-        description="nine tiny century models built locally in minutes on a CPU (the default)",
+        description="nine tiny century models shipped with the package, for CPUs (the default)",
         members=tuple(CenturyModel(century=c) for c in CENTURIES),
         builder="progressgym.timeline.mini.build:build_mini",
         artifacts="progressgym.timeline.mini:artifacts",
@@ -33,7 +34,7 @@ MINI = register_timeline(
         card=MINI_CARD,
         extras={
             "parameters": "about 0.2M per model",
-            "source": "built locally from seed 0",
+            "source": "shipped artifact set (built from seed 0; `timeline build mini --out DIR` rebuilds)",
         },
     )
 )
