@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -166,26 +166,39 @@ def materialise(timeline: ShippedTimeline, *, again: bool = False) -> Path:
     """
     source = artifact_dir(timeline)
     manifest = load_manifest(source)
-    target = materialised_dir(timeline)
-    if not again and (target / _MATERIALISED_MARKER).is_file():
-        return target
-    with exclusive_lock(target.parent / f".{target.name}.lock"):
-        if not again and (target / _MATERIALISED_MARKER).is_file():
-            return target
+
+    def fill(staging: Path) -> None:
         problems = verify_files(source, manifest)
         if problems:
             raise ArtifactError(
                 f"shipped timeline {timeline.name!r} in {source} is damaged: {'; '.join(problems[:3])}"
                 f"{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}; reinstall progressgym"
             )
+        for code in manifest["centuries"]:
+            folder = staging / code
+            folder.mkdir()
+            for name, shipped in century_files(manifest, code).items():
+                shutil.copyfile(source / shipped, folder / name)
+
+    return fill_in_place(materialised_dir(timeline), _MATERIALISED_MARKER, fill, again=again)
+
+
+def fill_in_place(target: Path, marker: str, fill: Callable[[Path], None], *, again: bool = False) -> Path:
+    """Make the folder ``target`` once: ``fill`` writes it into a temporary sibling, renamed into place whole.
+
+    Under a file lock, so concurrent processes fill it once; ``target/marker`` says it is complete, and a
+    complete folder is returned as it is unless ``again``. A failing ``fill`` leaves ``target`` untouched.
+    """
+    if not again and (target / marker).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(target.parent / f".{target.name}.lock"):
+        if not again and (target / marker).is_file():
+            return target
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            for code in manifest["centuries"]:
-                folder = staging / code
-                folder.mkdir()
-                for name, shipped in century_files(manifest, code).items():
-                    shutil.copyfile(source / shipped, folder / name)
-            (staging / _MATERIALISED_MARKER).write_text(manifest_hash(source) + "\n")
+            fill(staging)
+            (staging / marker).write_text("ok\n")
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)
@@ -285,6 +298,7 @@ __all__ = [
     "checked_century_dir",
     "load_manifest",
     "manifest_hash",
+    "fill_in_place",
     "materialise",
     "manifest_evaluation",
     "shipped_references",

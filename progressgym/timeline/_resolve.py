@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -12,7 +10,7 @@ from progressgym._paths import cache_dir
 from progressgym.error import ModelNotFound
 from progressgym.timeline._artifacts import (
     checked_century_dir,
-    exclusive_lock,
+    fill_in_place,
     materialise,
     materialised_dir,
 )
@@ -171,20 +169,9 @@ def built_timeline_dir(timeline: Line, *, rebuild: bool = False) -> Path:
     """
     if timeline.artifacts is not None:
         return materialise(timeline)  # a shipped timeline is never trained on use
-    target = timeline_cache_dir(timeline)
-    if not rebuild and (target / _BUILT_MARKER).is_file():
-        return target
-    with exclusive_lock(target.parent / f".{target.name}.lock"):
-        if not rebuild and (target / _BUILT_MARKER).is_file():
-            return target
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
-        try:
-            timeline.build_function()(timeline, staging)
-            (staging / _BUILT_MARKER).write_text("ok\n")
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return fill_in_place(
+        timeline_cache_dir(timeline),
+        _BUILT_MARKER,
+        lambda staging: timeline.build_function()(timeline, staging),
+        again=rebuild,
+    )
