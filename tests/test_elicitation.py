@@ -116,7 +116,7 @@ def test_copied_answer_with_digits_is_read_as_a_copy() -> None:
 
 def test_compare_matches_direct_scoring_in_both_orders(tiny_model: ModelRef) -> None:
     from progressgym.backends import make_backend
-    from progressgym.core import _first_label_probability
+    from progressgym.judge_interface import _first_label_probability
 
     judge = make_judge(tiny_model, (TWO, FOUR))
     items = preference_items(judge.elicitation_scenarios())
