@@ -104,15 +104,11 @@ def _check_shipped(
     submission: Submission, timeline: Timeline, bank_key: str, formats: tuple[str, ...]
 ) -> ReferenceCheck | None:
     """Compare with a shipped timeline's manifest; ``None`` when it ships no references for these settings."""
-    from progressgym.evaluation import cache
     from progressgym.timeline import artifact_dir, load_manifest
-    from progressgym.timeline._artifacts import shipped_references
+    from progressgym.timeline._artifacts import challenge_setting, shipped_references
 
     manifest = load_manifest(artifact_dir(timeline))
-    material = cache.key_material(
-        fingerprint="", bank_key=bank_key, mode="logprob", formats=formats, orders="cyclic"
-    )
-    shipped = shipped_references(manifest, material)
+    shipped = shipped_references(manifest, challenge_setting(bank_key, formats))
     if shipped is None:
         return None
     expected = shipped["evaluations"]

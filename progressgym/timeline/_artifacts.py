@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -232,6 +232,21 @@ def checked_century_dir(timeline: ShippedTimeline, code: str) -> Path:
 def reference_setting(material: Mapping[str, Any]) -> dict[str, Any]:
     """The part of an evaluation's cache-key material that is not the model: what a reference set is for."""
     return {key: value for key, value in material.items() if key != "model"}
+
+
+def challenge_setting(bank_key: str, formats: Sequence[str] | None = None) -> dict[str, Any]:
+    """The setting a reference set is recorded under, as the challenges evaluate.
+
+    ``bank_key`` scored by log-likelihood in cyclic option orders and ``formats`` (``None``: every format); the
+    evaluation cache keys vectors by the same material.
+    """
+    from progressgym.evaluation.cache import key_material
+    from progressgym.evaluation.prompts import check_formats
+
+    chosen = check_formats(formats)
+    return reference_setting(
+        key_material(fingerprint="", bank_key=bank_key, mode="logprob", formats=chosen, orders="cyclic")
+    )
 
 
 def shipped_references(manifest: Mapping[str, Any], material: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -170,11 +170,10 @@ def check_mini(timeline: Timeline, *, rebuild: bool = False, strict_time: bool =
         0 when every enforced requirement holds, 1 otherwise.
     """
     from progressgym.evaluation import evaluate
-    from progressgym.evaluation.cache import key_material
-    from progressgym.evaluation.evaluator import _check_settings
     from progressgym.timeline._artifacts import (
         REFERENCE_TOLERANCE,
         artifact_dir,
+        challenge_setting,
         load_manifest,
         manifest_hash,
         shipped_references,
@@ -211,14 +210,7 @@ def check_mini(timeline: Timeline, *, rebuild: bool = False, strict_time: bool =
         from progressgym.evaluation.banks import load_bank
 
         bank = load_bank("core", split=split)
-        material = key_material(
-            fingerprint="",
-            bank_key=bank.key,
-            mode="logprob",
-            formats=_check_settings("logprob", None, "cyclic"),
-            orders="cyclic",
-        )
-        shipped = shipped_references(manifest, material)
+        shipped = shipped_references(manifest, challenge_setting(bank.key))
         if shipped is None:
             print(f"  the manifest has no references for the {split} split as evaluated now ({bank.key})")
             results.append((f"shipped references for the {split} split", False))

@@ -55,23 +55,17 @@ def _references(built: Path, codes: list[str]) -> list[dict[str, Any]]:
     """Evaluate every century model on every reference split (no cache) in the challenges' settings."""
     from progressgym.evaluation import evaluate
     from progressgym.evaluation.banks import load_bank
-    from progressgym.evaluation.cache import key_material
-    from progressgym.evaluation.evaluator import _check_settings
     from progressgym.model_ref import ModelRef
-    from progressgym.timeline._artifacts import reference_setting
+    from progressgym.timeline._artifacts import challenge_setting
 
-    formats = _check_settings("logprob", None, "cyclic")
     entries = []
     for split in REFERENCE_SPLITS:
         bank = load_bank("core", split=split)
-        material = key_material(
-            fingerprint="", bank_key=bank.key, mode="logprob", formats=formats, orders="cyclic"
-        )
         evaluations = {}
         for code in codes:
             result = evaluate(ModelRef.from_path(built / code), bank=bank, use_cache=False, progress=False)
             evaluations[code] = {"vector": [float(v) for v in result.vector], "counts": list(result.counts)}
-        entries.append({"split": split, "setting": reference_setting(material), "evaluations": evaluations})
+        entries.append({"split": split, "setting": challenge_setting(bank.key), "evaluations": evaluations})
     return entries
 
 
