@@ -18,6 +18,7 @@ ALGORITHMS: dict[str, str] = {
     "self-align": "progressgym.algorithms.self_align:SelfAlignExaminee",
     "gpo": "progressgym.algorithms.gpo:GPOExaminee",
     "lab": "progressgym.algorithms.lab:LABExaminee",
+    "ns-dpo": "progressgym.algorithms.ns_dpo:NSDPOExaminee",
 }
 """Algorithm name -> ``"module:Class"``."""
 

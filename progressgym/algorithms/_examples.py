@@ -50,12 +50,15 @@ class TrainingPair:
         chosen: Index of the preferred action.
         rejected: Index of the other action.
         copies: How many times its examples are repeated (>= 1).
+        weight: The loss weight of its examples (NS-DPO's discount; read only by a weighted trainer, through
+            :func:`preference_examples` with ``weights=True``).
     """
 
     scenario_id: str
     chosen: int
     rejected: int
     copies: int = 1
+    weight: float = 1.0
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -185,6 +188,7 @@ def preference_examples(
     *,
     orders: str = "all",
     seed: int = 0,
+    weights: bool = False,
 ) -> list[dict[str, Any]]:
     """Every pair's examples, ``copies`` times each, in pair order.
 
@@ -194,6 +198,7 @@ def preference_examples(
         formats: Example formats (see :data:`EXAMPLE_FORMATS`).
         orders: ``all`` or ``one`` (each copy draws its own order per format; see :func:`pair_examples`).
         seed: Seed of the order draws.
+        weights: Give every example a ``weight`` column, its pair's weight.
     """
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
@@ -203,11 +208,14 @@ def preference_examples(
                 f"preference pair names scenario {pair.scenario_id!r}, not an elicitation scenario"
             )
         scenario = scenarios[pair.scenario_id]
+        start = len(rows)
         if orders == "all":
             rows.extend(pair_examples(pair, scenario, formats) * pair.copies)
         else:
             for _ in range(pair.copies):
                 rows.extend(pair_examples(pair, scenario, formats, orders=orders, rng=rng))
+        if weights:
+            rows[start:] = [{**row, "weight": pair.weight} for row in rows[start:]]
     return rows
 
 

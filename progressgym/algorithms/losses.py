@@ -1,4 +1,4 @@
-"""The losses that TRL lacks: Stable Alignment's rated-margin loss, the GPM preference loss, SPPO/GPO.
+"""The losses that TRL lacks: Stable Alignment's rated-margin loss, the GPM preference loss, SPPO/GPO, NS-DPO.
 
 Every function is a few lines of tensor arithmetic, free of models and trainers, so that the trainers of
 :mod:`progressgym.algorithms.stable_alignment` and :mod:`progressgym.algorithms.gpo` stay thin and the
@@ -13,6 +13,9 @@ formulas can be checked by hand (``tests/algorithms/test_losses.py``).
 * :func:`sppo_targets`, :func:`sppo_loss`: the self-play square loss that regresses
   ``log pi(y) / pi_t(y)`` on ``eta`` times each response's advantage (SPPO: win probability minus 1/2; GPO:
   mean skew-symmetric score).
+* :func:`discounts`, :func:`normalise_weights`, :func:`weighted_dpo_loss`, :func:`weighted_sft_loss`: NS-DPO's
+  exponentially discounted DPO, each pair's loss weighted by ``gamma ** age`` (Son et al., "Right Now, Wrong
+  Then: Non-Stationary Direct Preference Optimization under Preference Drift").
 
 >>> import torch
 >>> float(skew_symmetric_score(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])))
@@ -173,9 +176,81 @@ def sppo_loss(
     return 0.5 * ((chosen_logratio - chosen_target) ** 2 + (rejected_logratio - rejected_target) ** 2)
 
 
+def discounts(ages: Tensor, gamma: float) -> Tensor:
+    """NS-DPO's discount of a preference ``age`` steps old: ``gamma ** age`` (``0 ** 0 = 1``: the present counts).
+
+    Args:
+        ages: Non-negative ages in steps (the present is 0).
+        gamma: The discount in [0, 1]; 1 weighs every age the same, 0 keeps only the present.
+
+    Returns:
+        The discounts, as float64.
+    """
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    ages = ages.to(torch.float64)
+    if bool((ages < 0).any()):
+        raise ValueError("ages must be >= 0")
+    return torch.where(ages == 0, torch.ones_like(ages), torch.full_like(ages, gamma) ** ages)
+
+
+def normalise_weights(weights: Tensor) -> Tensor:
+    """Weights rescaled to mean 1 over the whole training set: ``w * n / sum(w)``.
+
+    A minibatch's mean of ``w_i * loss_i`` then estimates the training set's weighted mean
+    ``sum(w_i loss_i) / sum(w_i)`` whatever the batching, and all-equal weights become exactly 1.
+
+    Raises:
+        ValueError: when the weights are empty, negative or all zero.
+    """
+    if weights.numel() == 0 or bool((weights < 0).any()):
+        raise ValueError("weights must be non-empty and >= 0")
+    total = weights.sum()
+    if float(total) <= 0.0:
+        raise ValueError("at least one weight must be positive")
+    return weights * (weights.numel() / total)
+
+
+def weighted_dpo_loss(
+    chosen_logratio: Tensor, rejected_logratio: Tensor, weights: Tensor, *, beta: float
+) -> Tensor:
+    """DPO's sigmoid loss per pair, times the pair's weight: ``-w log sigmoid(beta (r_w - r_l))``.
+
+    ``r`` is ``log pi(y) - log pi_ref(y)`` of the chosen (``w``) and rejected (``l``) response; with every
+    weight 1 this is TRL's ``sigmoid`` loss per pair.
+
+    Returns:
+        ``[pairs]`` losses.
+    """
+    return -weights.to(chosen_logratio.dtype) * F.logsigmoid(beta * (chosen_logratio - rejected_logratio))
+
+
+def weighted_sft_loss(token_logps: Tensor, mask: Tensor, weights: Tensor) -> Tensor:
+    """The SFT term with each example's tokens weighted: ``-sum_i w_i sum_t logp_it / sum_i n_i``.
+
+    The denominator is the batch's number of completion tokens, unweighted, so that with every weight 1 this
+    is TRL's ``sft`` loss (the mean token NLL of the chosen completions).
+
+    Args:
+        token_logps: ``[batch, tokens]`` log-probabilities of the chosen completions' tokens.
+        mask: ``[batch, tokens]``, 1 on completion tokens.
+        weights: ``[batch]`` example weights.
+
+    Returns:
+        A scalar.
+    """
+    mask = mask.to(token_logps.dtype)
+    per_example = (token_logps * mask).sum(dim=1)
+    return -(weights.to(token_logps.dtype) * per_example).sum() / mask.sum().clamp(min=1.0)
+
+
 __all__ = [
     "OBJECTIVES",
     "Objective",
+    "discounts",
+    "normalise_weights",
+    "weighted_dpo_loss",
+    "weighted_sft_loss",
     "gpm_loss",
     "preference_table",
     "skew_symmetric_score",
