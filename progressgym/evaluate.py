@@ -5,6 +5,7 @@ Examples::
     python -m progressgym.evaluate --model mini:13
     python -m progressgym.evaluate --model ./my-model --bank progressgym --bank-path DIR --json out.json
     python -m progressgym.evaluate --timeline mini --plot values.png
+    python -m progressgym.evaluate export --bank core --split evaluation --out DIR   # the bank as datasets
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m progressgym.evaluate", description=__doc__.split("\n\n")[0])
+    parser = _Parser(
+        prog="python -m progressgym.evaluate",
+        description=__doc__.split("\n\n")[0],
+        epilog="python -m progressgym.evaluate export --help: write an item bank as Hugging Face datasets",
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--model", help="a local model directory, or TIMELINE:CENTURY (e.g. mini:13, histllama3-8b:C013)"
@@ -135,8 +140,13 @@ def _print_dropped(dropped: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m progressgym.evaluate``."""
-    args = _parser().parse_args(argv)
+    """Entry point of ``python -m progressgym.evaluate`` (``export ...``: see :mod:`progressgym.evaluation.export_cli`)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["export"]:
+        from progressgym.evaluation.export_cli import export_main
+
+        return export_main(arguments[1:])
+    args = _parser().parse_args(arguments)
     if args.no_progress:
         silence_progress_bars()
     # Output paths are checked before the evaluation, so a bad one never costs its work.
