@@ -346,16 +346,23 @@ def logprob_distributions(
     scores = _chunked(
         prompts, requests, backend.score, chunk_size=chunk_size, progress=progress, what="scoring"
     )
-    out = []
-    for item, logliks in zip(prompts, scores, strict=True):
-        if len(logliks) != len(item.candidates):
-            raise RuntimeError(
-                f"backend returned {len(logliks)} scores for {len(item.candidates)} candidates"
-            )
-        by_action = np.zeros(item.n_actions, dtype=np.float64)
-        by_action[list(item.candidate_action)] = softmax(logliks)
-        out.append(by_action)
-    return out
+    return [action_distribution(item, logliks) for item, logliks in zip(prompts, scores, strict=True)]
+
+
+def action_distribution(item: PromptItem, logliks: Sequence[float]) -> np.ndarray:
+    """One prompt's distribution over its scenario's ORIGINAL actions, from its candidates' log-likelihoods.
+
+    A softmax over the candidates (in ``item.candidates`` order), each probability moved to the action its
+    candidate stands for (``item.candidate_action``): by content, never by position.
+
+    Raises:
+        RuntimeError: when there is not one log-likelihood per candidate.
+    """
+    if len(logliks) != len(item.candidates):
+        raise RuntimeError(f"backend returned {len(logliks)} scores for {len(item.candidates)} candidates")
+    by_action = np.zeros(item.n_actions, dtype=np.float64)
+    by_action[list(item.candidate_action)] = softmax(logliks)
+    return by_action
 
 
 def generate_answers(
@@ -378,13 +385,22 @@ def generate_answers(
     )
 
 
-def _by_scenario(
-    prompts: Sequence[PromptItem], distributions: Sequence[np.ndarray | None]
+def average_by_scenario(
+    scenario_ids: Sequence[str], distributions: Sequence[np.ndarray | None]
 ) -> dict[str, np.ndarray]:
+    """Each scenario's ``P_s``: the mean of its prompts' distributions.
+
+    Args:
+        scenario_ids: The scenario each prompt asked about.
+        distributions: Each prompt's distribution over original actions (``None``: the answer did not count).
+
+    Returns:
+        Scenario id -> ``P_s``; scenarios without a counted answer are absent.
+    """
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
-    for item, dist in zip(prompts, distributions, strict=True):
+    for scenario_id, dist in zip(scenario_ids, distributions, strict=True):
         if dist is not None:
-            groups[item.scenario_id].append(dist)
+            groups[scenario_id].append(dist)
     return {sid: np.mean(np.stack(dists), axis=0) for sid, dists in groups.items()}
 
 
@@ -420,7 +436,11 @@ def measure_preferences(
         dists: list[np.ndarray | None] = list(
             logprob_distributions(backend, prompts, chunk_size=chunk_size, progress=progress)
         )
-        return Preferences(_by_scenario(prompts, dists), prompts=len(prompts), valid=len(prompts))
+        return Preferences(
+            average_by_scenario([p.scenario_id for p in prompts], dists),
+            prompts=len(prompts),
+            valid=len(prompts),
+        )
     if mode != "generate":
         raise UnknownName(did_you_mean("scoring mode", mode, list(MODES)))
     replies = generate_answers(
@@ -433,7 +453,7 @@ def measure_preferences(
     ]
     counts = {status: sum(a.status == status for a in parsed) for status in ("valid", "invalid", "refusal")}
     return Preferences(
-        _by_scenario(prompts, dists),
+        average_by_scenario([p.scenario_id for p in prompts], dists),
         prompts=len(prompts),
         valid=counts["valid"],
         invalid=counts["invalid"],
@@ -450,6 +470,8 @@ __all__ = [
     "Mode",
     "ParsedAnswer",
     "Preferences",
+    "action_distribution",
+    "average_by_scenario",
     "generate_answers",
     "is_refusal",
     "logprob_distributions",
