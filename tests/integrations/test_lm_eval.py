@@ -44,7 +44,7 @@ def test_lm_eval_cli_matches_progressgym_evaluate(tiny_model_dir, tmp_path):
         [
             sys.executable, "-m", "lm_eval",
             "--model", "hf",
-            "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
+            "--model_args", f"pretrained={tiny_model_dir},dtype=float32,add_bos_token=False",
             "--device", "cpu",
             "--batch_size", "32",
             "--tasks", "progressgym_values",

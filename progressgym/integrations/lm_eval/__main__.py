@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from progressgym.integrations.lm_eval import TASKS, include_path
+from progressgym.integrations.lm_eval import CHAT_COMMAND, TASKS, include_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,10 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         print(include_path())
         return 0
     print(f"tasks: {', '.join(TASKS)}")
-    print(
-        "run:   lm_eval --model hf --model_args pretrained=MODEL_DIR --tasks progressgym_values "
-        f"--apply_chat_template --include_path {include_path()}"
-    )
+    print(f"run:   {CHAT_COMMAND}")
     return 0
 
 
