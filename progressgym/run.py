@@ -118,6 +118,12 @@ def _parser(*, add_help: bool = True) -> argparse.ArgumentParser:
         "--timesteps-ahead", type=int, help="Predict: centuries ahead to be scored against (default: 1)"
     )
     parser.add_argument(
+        "--answers",
+        choices=("auto", "choose", "generate"),
+        help="Coevolve: what the proxy learns from, choose (likelihood-read answers) or generate (written "
+        "ones); default auto: choose on timelines whose models do not write (mini), else generate",
+    )
+    parser.add_argument(
         "--query-budget", type=int, help="queries the examinee may ask per step (default: unlimited)"
     )
     parser.add_argument(
@@ -279,6 +285,7 @@ def _judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "eval_formats": args.eval_format,
         "model_dir": args.model_dir,
         "timesteps_ahead": args.timesteps_ahead,
+        "answers": args.answers,
         "prompt_format": args.prompt_format,
     }
     kwargs = {k: v for k, v in optional.items() if v is not None}
@@ -341,6 +348,8 @@ def _main(argv: list[str] | None) -> int:
         and "timesteps_ahead" not in inspect.signature(spec.judge_class()).parameters
     ):
         raise InvalidInput(f"--timesteps-ahead applies to Predict only, not {spec.id}")
+    if "answers" in kwargs and "answers" not in inspect.signature(spec.judge_class()).parameters:
+        raise InvalidInput(f"--answers applies to Coevolve only, not {spec.id}")
     judge = spec.make(**kwargs)
     algorithm = args.algorithm or DEFAULT_ALGORITHM
     examinee = make_examinee(algorithm, overrides or None)

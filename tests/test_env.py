@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env
 
 import progressgym  # noqa: F401
 
-ENV_IDS = ["progressgym/Follow-v0", "progressgym/Predict-v0", "progressgym/Coevolve-v0"]
+ENV_IDS = ["progressgym/Follow-v0", "progressgym/Predict-v0", "progressgym/Coevolve-v1"]
 
 
 def test_importing_progressgym_registers_every_challenge():

@@ -114,7 +114,7 @@ def test_bad_input_from_a_real_process(tmp_path):
 def test_list_names_everything_and_labels_the_oracle(capsys):
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("Follow-v0", "Predict-v0", "Coevolve-v0", "static", "mini"):
+    for name in ("Follow-v0", "Predict-v0", "Coevolve-v1", "static", "mini"):
         assert name in out
     oracle = next(line for line in out.splitlines() if line.strip().startswith("oracle"))
     assert "PRIVILEGED" in oracle and "cheating upper bound" in oracle

@@ -3,7 +3,7 @@
 ========================  ==========================================================================
 ``Follow-v0``             keep up with the present century's values
 ``Predict-v0``            learn from the present, be scored against ``timesteps_ahead`` centuries later
-``Coevolve-v0``           coevolve with a simulated humanity that the examinee's answers influence
+``Coevolve-v1``           coevolve with a simulated humanity that the examinee's answers influence
 ========================  ==========================================================================
 """
 
@@ -23,7 +23,7 @@ register_challenge(
     description="learn from the present, be scored k centuries ahead (score: mean cosine to M_{t+k})",
 )
 register_challenge(
-    "Coevolve-v0",
+    "Coevolve-v1",
     "progressgym.judges.coevolve:CoevolveJudge",
     description="coevolve with a simulated human proxy the examinee influences (score: suffix-max cosine)",
 )

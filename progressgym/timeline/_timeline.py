@@ -69,6 +69,9 @@ class Timeline:
         checker: For timelines with design targets, ``"module:function"`` run by ``timeline check``; called as
             ``fn(timeline)`` and returns an exit status.
         card: Longer documentation (Markdown).
+        writes: Whether the century models write their values in free text. ``False`` for models that hold
+            values only in their likelihoods (``mini``'s, whose samples are noise): judges then read answers
+            from likelihoods (Coevolve's ``answers=auto`` picks ``choose``).
         extras: Free-form facts shown by ``timeline show`` (parameters, licence, ...).
     """
 
@@ -79,6 +82,7 @@ class Timeline:
     artifacts: str | None = None
     checker: str | None = None
     card: str = ""
+    writes: bool = True
     extras: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property

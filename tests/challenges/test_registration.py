@@ -26,7 +26,7 @@ def test_import_registers_challenges_without_loading_heavy_libraries():
     code = (
         "import sys, progressgym, gymnasium; "
         "assert not {'torch', 'transformers', 'vllm', 'trl'} & set(sys.modules), sorted(sys.modules); "
-        "assert 'progressgym/Coevolve-v0' in gymnasium.registry; print('ok')"
+        "assert 'progressgym/Coevolve-v1' in gymnasium.registry; print('ok')"
     )
     import subprocess
 
@@ -36,7 +36,7 @@ def test_import_registers_challenges_without_loading_heavy_libraries():
 
 
 def test_challenges_are_found_by_id_or_name_with_suggestions():
-    assert [s.id for s in list_challenges()][:3] == ["Follow-v0", "Predict-v0", "Coevolve-v0"]
+    assert [s.id for s in list_challenges()][:3] == ["Follow-v0", "Predict-v0", "Coevolve-v1"]
     assert challenge_spec("FOLLOW").id == "Follow-v0" and challenge_spec("predict-v0").version == 0
     with pytest.raises(UnknownName, match=r"unknown challenge 'coevolv'\. Did you mean 'coevolve'\?"):
         challenge_spec("coevolv")

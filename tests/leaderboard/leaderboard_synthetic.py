@@ -181,6 +181,6 @@ def sample_set(folder: Path) -> list[Path]:
         ),
         "predict-close.json": submission(challenge="Predict-v0", algorithm="lifelong-dpo", kind="close"),
         "predict-static.json": submission(challenge="Predict-v0", algorithm="static", kind="static"),
-        "coevolve-close.json": submission(challenge="Coevolve-v0", algorithm="lifelong-dpo", kind="close"),
+        "coevolve-close.json": submission(challenge="Coevolve-v1", algorithm="lifelong-dpo", kind="close"),
     }
     return [write(folder / name, sub) for name, sub in subs.items()]

@@ -104,7 +104,7 @@ def html_escaped(text):
 
 def test_detail_pages_plot_the_trajectory(site):
     root, result = site
-    entry = next(e for e in result.entries if e.submission.challenge == "Coevolve-v0")
+    entry = next(e for e in result.entries if e.submission.challenge == "Coevolve-v1")
     page = (root / "s" / f"{entry.slug}.html").read_text()
     for figure in ("trajectory", "panels", "heatmap", "steps"):
         assert f'<svg class="figure {figure}"' in page

@@ -22,10 +22,10 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "leaderboard" / "submission.
 
 
 def test_submission_carries_the_run():
-    result = syn.run_result(challenge="Coevolve-v0", algorithm="lifelong-dpo")
+    result = syn.run_result(challenge="Coevolve-v1", algorithm="lifelong-dpo")
     sub = submission_from_result(result, notes="hello")
     assert sub.version == 1 and sub.provenance is None  # a result without provenance gives a version 1 file
-    assert (sub.challenge, sub.challenge_version, sub.timeline) == ("Coevolve-v0", 0, "mini")
+    assert (sub.challenge, sub.challenge_version, sub.timeline) == ("Coevolve-v1", 1, "mini")
     assert sub.reference_vectors == result.truth_vectors
     assert [s.examinee_vector for s in sub.steps] == [s.examinee_vector for s in result.steps]
     assert [s.proxy_vector for s in sub.steps] == [s.proxy_vector for s in result.steps]

@@ -43,7 +43,7 @@ def test_a_valid_submission_scores_like_the_run():
     assert report.mean_distance == pytest.approx(result.mean_distance)
 
 
-@pytest.mark.parametrize("challenge", ["Follow-v0", "Predict-v0", "Coevolve-v0"])
+@pytest.mark.parametrize("challenge", ["Follow-v0", "Predict-v0", "Coevolve-v1"])
 def test_recompute_uses_the_challenges_own_scoring(challenge):
     result = syn.run_result(challenge=challenge, kind="lag")
     assert recompute_score(syn.submission_from_result(result)) == result.score

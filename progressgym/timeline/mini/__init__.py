@@ -32,6 +32,7 @@ MINI = register_timeline(
         artifacts="progressgym.timeline.mini:artifacts",
         checker="progressgym.timeline.mini.check:check_mini",
         card=MINI_CARD,
+        writes=False,
         extras={
             "parameters": "about 0.2M per model",
             "source": "shipped artifact set (built from seed 0; `timeline build mini --out DIR` rebuilds)",
