@@ -109,14 +109,14 @@ def test_inspect_hf_provider_on_a_tiny_model_replies_as_progressgym_generates(
         progressgym_values(),
         model="hf/tiny",
         model_args={"model_path": str(tiny_model_dir), "device": "cpu", "do_sample": False},
-        limit=6,
+        limit=4,
         log_dir=str(tmp_path / "logs"),
         display="none",
     )
     assert log.status == "success", log.error
     metrics = {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
     assert set(metrics) == {*DIMENSION_KEYS, "invalid_rate", "refusal_rate"}
-    # Six prompts measure few dimensions: the vector is undefined (NaN), never zeros.
+    # Four prompts measure few dimensions: the vector is undefined (NaN), never zeros.
     assert all(np.isnan(metrics[k]) for k in DIMENSION_KEYS)
     rows = [sample.metadata["prompt"] for sample in log.samples]
     with HFBackend(str(tiny_model_dir), BackendOptions(device="cpu")) as backend:
