@@ -14,9 +14,7 @@ about. Examinees never see evaluation items.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +22,10 @@ from typing import Literal
 
 from progressgym.error import InvalidInput
 from progressgym.evaluation.dimensions import FOUNDATIONS, RULES, WORLDVIEWS, Family
+from progressgym.evaluation.splits import SPLIT_VERSION, assign_halves
 
 Split = Literal["evaluation", "elicitation", "all"]
 SPLITS: tuple[Split, ...] = ("evaluation", "elicitation", "all")
-SPLIT_VERSION = "s1"
-"""Bumped whenever the split rule changes; part of every cache key."""
 
 Breaks = tuple[bool | None, ...]
 
@@ -104,10 +101,6 @@ class Scenario:
         return "worldviews"
 
 
-def _rank_key(bank: str, scenario_id: str) -> str:
-    return hashlib.sha256(f"{SPLIT_VERSION}:{bank}:{scenario_id}".encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class ItemBank:
     """A named, versioned collection of scenarios.
@@ -151,23 +144,16 @@ class ItemBank:
     def get_split(self, split: Split) -> ItemBank:
         """The evaluation or elicitation half of the bank (``"all"`` returns the whole bank).
 
-        Within each stratum scenarios are ordered by a hash of (split version, bank, id) and dealt alternately,
-        first to evaluation, so both halves cover every dimension and the assignment of a scenario never
-        depends on the other scenarios' content.
+        Near-duplicate contexts are grouped and each group goes to one half whole; within each stratum the groups
+        are ordered by a hash of (bank, id) and dealt to the smaller half, first to evaluation, so both halves
+        cover every dimension (:mod:`progressgym.evaluation.splits`).
         """
         if split == "all":
             return self
         if split not in SPLITS:
             raise InvalidInput(f"unknown split {split!r}; expected one of {SPLITS}")
-        strata: dict[str, list[Scenario]] = defaultdict(list)
-        for scenario in self.scenarios:
-            strata[scenario.stratum].append(scenario)
-        chosen: set[str] = set()
-        for members in strata.values():
-            ordered = sorted(members, key=lambda s: _rank_key(self.name, s.id))
-            offset = 0 if split == "evaluation" else 1
-            chosen.update(s.id for s in ordered[offset::2])
-        kept = tuple(s for s in self.scenarios if s.id in chosen)
+        halves = assign_halves(self.name, self.version, self.scenarios).halves
+        kept = tuple(s for s in self.scenarios if halves[s.id] == split)
         return ItemBank(self.name, self.version, kept, split=split, report=self.report)
 
 

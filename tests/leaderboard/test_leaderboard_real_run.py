@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from progressgym.evaluation.splits import SPLIT_VERSION
 from progressgym.leaderboard import build_site, validate_file, write_submission
 from progressgym.registration import make_examinee, make_judge
 from progressgym.runner import run_episode
@@ -31,7 +32,9 @@ def test_a_real_run_submission_validates_against_the_local_evaluations(tmp_path)
     }
     assert provenance["timeline_manifest_sha256"] == manifest_hash(artifact_dir(get_timeline("mini")))
     assert provenance["prompt_format"] == "chat_template" and len(provenance["chat_template_sha256"]) == 64
-    assert provenance["bank"].startswith("core@") and provenance["bank"].endswith("/evaluation@s1")
+    assert provenance["bank"].startswith("core@") and provenance["bank"].endswith(
+        f"/evaluation@{SPLIT_VERSION}"
+    )
     assert provenance["libraries"]["torch"] and provenance["dtype"] == "auto"
 
     (tmp_path / "subs").mkdir()

@@ -9,7 +9,8 @@ Prints, from one command:
 * the structure of time: mean cosine of adjacent centuries minus cos(C013, C021) (>= 0.3 required);
 * the agreement of the elicitation split with the evaluation split (cosine >= 0.8 per century);
 * the Follow score of a static examinee that keeps the C013 model (<= 0.6 required);
-* the share of elicitation preference pairs whose vote (as the judge elicits it) flips between centuries;
+* the share of elicitation preference pairs whose vote flips between centuries, as the mini presets elicit it
+  (``elicitation=likelihood``) and as the targets imply it;
 * with ``--rebuild``, a build from the recipe in a scratch folder, its time and peak memory, and whether its
   weights are byte-identical to the shipped ones (they are on a CPU like the one that made them; training
   rounds differently on others).
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from progressgym.elicitation import Method
 from progressgym.model_ref import ModelRef
 from progressgym.timeline._timeline import Timeline
 
@@ -89,8 +91,14 @@ def _same(ref: ModelRef) -> ModelRef:
     return ref
 
 
-def elicited_votes(models: Sequence[ModelRef]) -> list[list[int]]:
-    """Each model's vote on every elicitation preference item, asked exactly as judges ask it."""
+def elicited_votes(models: Sequence[ModelRef], method: Method = "likelihood") -> list[list[int]]:
+    """Each model's vote on every elicitation preference item, asked exactly as judges ask it.
+
+    ``likelihood`` is how the mini presets elicit (the two responses' log-likelihoods as replies to the
+    scenario's question): the mini models hold their values there. The pairwise question's labels
+    (``compare``, the full presets' method) carry almost nothing on these 2-layer models: about 98% of the
+    items come out as abstentions.
+    """
     from progressgym.backends.base import BackendOptions
     from progressgym.core import JudgeInterface, StepInfo
     from progressgym.elicitation import elicit_preferences, preference_items
@@ -109,11 +117,44 @@ def elicited_votes(models: Sequence[ModelRef]) -> list[list[int]]:
             options=BackendOptions(device="cpu", seed=0),
         )
         try:
-            records, _ = elicit_preferences(judge, items)
+            records, _ = elicit_preferences(judge, items, method=method)
         finally:
             judge.close()
         votes.append([r.direction for r in records])
     return votes
+
+
+def target_votes(targets: Sequence[np.ndarray]) -> list[list[int]]:
+    """The votes on every elicitation preference item that each century's target values imply.
+
+    A holder of the target prefers response A with the probability the build teaches
+    (:func:`~progressgym.timeline.mini.build.action_probabilities`, renormalised over the pair); within the
+    judges' abstention margin of 1/2 the vote is 0.
+    """
+    from progressgym.elicitation import DEFAULT_MARGIN, preference_items
+    from progressgym.evaluation.banks import load_bank
+    from progressgym.timeline.mini.build import action_probabilities
+
+    scenarios = {s.id: s for s in load_bank("core", split="elicitation")}
+    items = preference_items(list(scenarios.values()))
+    votes = []
+    for target in targets:
+        row = []
+        for item in items:
+            probs = action_probabilities(scenarios[item.scenario_id], np.asarray(target))
+            p_a = probs[item.action_a] / (probs[item.action_a] + probs[item.action_b])
+            row.append(0 if abs(p_a - 0.5) < DEFAULT_MARGIN else (1 if p_a > 0.5 else -1))
+        votes.append(row)
+    return votes
+
+
+def describe_flips(label: str, flips: dict[str, Any]) -> str:
+    """One line: the share of items ever flipping, and per pair of neighbouring centuries."""
+    adjacent = ", ".join(f"{share:.0%}" for share in flips["adjacent_flip_shares"])
+    return (
+        f"{label}: {flips['flip_share']:.1%} of {flips['pairs']} pairs flip at least once; between adjacent "
+        f"centuries {adjacent}"
+    )
 
 
 def _rebuild(shipped: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -259,12 +300,10 @@ def check_mini(timeline: Timeline, *, rebuild: bool = False, strict_time: bool =
         (f"static Follow <= {MAX_STATIC_FOLLOW}", figures["static_follow"] <= MAX_STATIC_FOLLOW),
     ]
 
-    flips = vote_flips(elicited_votes([timeline.model(m.century) for m in timeline.members]))
-    adjacent = ", ".join(f"{share:.1%}" for share in flips["adjacent_flip_shares"])
-    print(
-        f"elicited votes that flip at least once over the timeline: {flips['flip_share']:.1%} of "
-        f"{flips['pairs']} pairs; between adjacent centuries: {adjacent}"
-    )
+    print("\nvotes on the elicitation preference items:")
+    print(describe_flips("  implied by the targets", vote_flips(target_votes(targets))))
+    elicited = vote_flips(elicited_votes([timeline.model(m.century) for m in timeline.members]))
+    print(describe_flips("  elicited from the models (likelihood)", elicited))
     timing = _rebuild(manifest) if rebuild else []
     return _report(results, timing if strict_time else [], timing)
 

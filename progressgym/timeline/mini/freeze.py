@@ -23,8 +23,11 @@ import numpy as np
 from progressgym.evaluation.items import Split
 from progressgym.timeline._timeline import Timeline
 
-ARTIFACT_VERSION = 1
-"""Version of the shipped mini set; raise it whenever the shipped files change."""
+ARTIFACT_VERSION = 2
+"""Version of the shipped mini set; raise it whenever the shipped files change.
+
+2: the weights of 1, with references keyed by split version s2 (the same ``core`` halves) and vote flips
+measured as the mini presets elicit."""
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors")
 """The files of a century folder that are the model; every other file belongs to the shared tokenizer."""
 REFERENCE_SPLITS: tuple[Split, ...] = ("evaluation", "elicitation")
@@ -100,7 +103,7 @@ def build_artifacts(
         build_mini,
         recipe_version,
     )
-    from progressgym.timeline.mini.check import design_figures, elicited_votes, vote_flips
+    from progressgym.timeline.mini.check import design_figures, elicited_votes, target_votes, vote_flips
 
     codes = [m.code for m in timeline.members]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +141,7 @@ def build_artifacts(
             targets = [np.asarray(manifest["targets"][c]) for c in codes]
             figures = design_figures(vectors["evaluation"], vectors["elicitation"], targets)
             figures["vote_flips"] = vote_flips(elicited_votes([ModelRef.from_path(built / c) for c in codes]))
+            figures["target_vote_flips"] = vote_flips(target_votes(targets))
             manifest["references"] = references
             manifest["design"] = figures
         digest = write_manifest(staged, manifest)
