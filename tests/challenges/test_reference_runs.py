@@ -45,3 +45,6 @@ def test_coevolve_reference_runs(tmp_path):
         print(f"coevolve {name}: score {result.score:.4f}, mean cosine {result.mean_cosine:.4f}")
     assert results["oracle"].mean_cosine == pytest.approx(1.0)
     assert results["oracle"].privileged and not results["static"].privileged
+    # mini's models cannot write: the proxy learns their likelihood-read answers, and the challenge separates
+    # an examinee that keeps C013 from one that follows history
+    assert results["oracle"].score - results["static"].score >= 0.10
