@@ -120,7 +120,7 @@ def _common_args(
         "output_dir": str(out),
         "learning_rate": optim.learning_rate,
         "lr_scheduler_type": optim.scheduler,
-        "warmup_steps": int(math.ceil(optim.warmup_ratio * total)) if optim.warmup_ratio else 0,
+        "warmup_steps": warmup_steps(optim.warmup_ratio, total),
         "per_device_train_batch_size": optim.batch_size,
         "gradient_accumulation_steps": optim.grad_accum,
         "seed": seed,
@@ -142,6 +142,18 @@ def _common_args(
     if optim.scheduler_kwargs:
         args["lr_scheduler_kwargs"] = dict(optim.scheduler_kwargs)
     return args
+
+
+def warmup_steps(ratio: float, total: int) -> int:
+    """The warm-up of a ``total``-step run: ``ratio`` of its steps, rounded up, and never all of them.
+
+    At least one step follows the warm-up: a warm-up over every step never reaches the peak learning rate (a
+    one-step run would train at a learning rate of 0), and transformers' ``polynomial`` schedule divides by the
+    steps after the warm-up (a one-step run with the ``full`` presets' warm-up raised ``ZeroDivisionError``).
+    """
+    if ratio <= 0:
+        return 0
+    return min(int(math.ceil(ratio * total)), total - 1)
 
 
 def _total_steps(n_examples: int, optim: OptimSettings) -> int:

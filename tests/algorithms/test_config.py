@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,48 @@ def test_builtin_algorithms_are_listed() -> None:
     from progressgym.algorithms import ALGORITHMS as BUILTIN
 
     assert {"lifelong-dpo", "lifelong-rlhf", "extrapolative-dpo", "extrapolative-rlhf"} <= set(BUILTIN)
+
+
+def _full_optim(name: str, prefix: str) -> Any:
+    """The ``full`` preset's optimiser settings of one training phase of an algorithm."""
+    from progressgym.algorithms._judged import optim_of
+    from progressgym.algorithms._preference import optim_settings
+    from progressgym.algorithms.lab import LABConfig
+
+    if name == "lab":
+        return optim_of(resolve_config(LABConfig, "histllama3-8b"), prefix)
+    return optim_settings(resolve_config(RLHFAlgorithmConfig, "histllama3-8b"), prefix)
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix"), [("lifelong-rlhf", "rm_"), ("lifelong-rlhf", "rl_"), ("lab", "")]
+)
+@pytest.mark.parametrize("steps", [1, 2, 3, 40])
+def test_a_short_run_with_a_warm_up_reaches_its_peak_rate_and_decays(
+    name: str, prefix: str, steps: int, tmp_path: Path
+) -> None:
+    """Regression: a warm-up over a run's only step trained it at learning rate 0, or (polynomial) crashed."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from progressgym.algorithms._trainers import _common_args
+
+    optim = _full_optim(name, prefix)
+    assert optim.warmup_ratio > 0
+    args = _common_args(optim, out=tmp_path, seed=0, device="cpu", steps=steps)
+    assert 0 <= args["warmup_steps"] < steps
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=optim.learning_rate)
+    schedule = transformers.get_scheduler(
+        optim.scheduler,
+        optimizer,
+        num_warmup_steps=args["warmup_steps"],
+        num_training_steps=steps,
+        scheduler_specific_kwargs=args.get("lr_scheduler_kwargs"),
+    )
+    rates = []
+    for _ in range(steps):
+        rates.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()  # the polynomial schedule divided by zero here after a one-step warm-up
+    assert max(rates) == pytest.approx(optim.learning_rate)
+    assert rates[-1] > 0
