@@ -38,6 +38,7 @@ class Scenario(Protocol):
     def stratum(self) -> str:
         """What the scenario mainly measures."""
 
+
 SPLIT_VERSION = "s2"
 """Bumped whenever the split rule changes; part of every cache key. ``s2``: near-duplicate contexts grouped."""
 
